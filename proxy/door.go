@@ -1,0 +1,222 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"gatehouse/auth"
+	"gatehouse/routes"
+)
+
+// Door returns the handler for one door of the gateway.
+func (g *Gateway) Door(d routes.Door) http.Handler {
+	proto := "http"
+	if d == routes.Cloudflare {
+		// Visitors reach Cloudflare over HTTPS; cloudflared says so in
+		// X-Forwarded-Proto, which is believed from trusted peers.
+		proto = "https"
+	}
+	return &doorHandler{g: g, door: d, doorName: d.String(), proto: proto}
+}
+
+type doorHandler struct {
+	g        *Gateway
+	door     routes.Door
+	doorName string
+	proto    string
+}
+
+func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	st := h.g.state.Load()
+	cfg := st.table.Config
+
+	// Forwarding headers are weighed first, then every header that could
+	// claim an identity is gone before anything else looks at the request.
+	fwd := readForwarded(r.RemoteAddr, r.Header, cfg.Cloudflare.TrustedProxies, h.proto)
+	scrubHeaders(r.Header)
+
+	lw := &loggingWriter{ResponseWriter: w, door: h.doorName, stall: cfg.Server.StallTimeout}
+	var routeName string
+	var id auth.Identity
+	if h.g.accessLog {
+		defer func() { h.g.logAccess(lw, r, routeName, fwd, id, start) }()
+	}
+	defer lw.finish()
+
+	// Decisions are made on the cleaned, decoded path, and the backend gets
+	// exactly that path: nothing decided on differs from what is served.
+	if !validPath(r.URL.Path) || r.URL.Path == "" && r.URL.Opaque != "" {
+		writePage(lw, http.StatusBadRequest, badRequestPage)
+		return
+	}
+	path := routes.CleanPath(r.URL.Path)
+
+	m := st.table.Match(h.door, r.Host, path)
+	if m.Route == nil {
+		writeNotFound(lw)
+		return
+	}
+	routeName = m.Route.Name
+	dr := m.Route.Doors[h.door]
+
+	switch st.policy.Decide(m.Access, id, dr.Groups) {
+	case auth.Allow:
+	case auth.NotFound:
+		writeNotFound(lw)
+		return
+	case auth.Deny:
+		writePage(lw, http.StatusForbidden, forbiddenPage(m.Route.Name, id.String()))
+		return
+	case auth.SignIn, auth.SignInUnavailable:
+		writePage(lw, http.StatusServiceUnavailable, signInUnavailablePage(m.Route.Name))
+		return
+	}
+
+	if max := m.Route.MaxBody; max > 0 {
+		if r.ContentLength > max {
+			writePage(lw, http.StatusRequestEntityTooLarge, tooLargePage(m.Route.Name, max, h.doorName))
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(lw, r.Body, max)
+		}
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &stallReader{ReadCloser: r.Body, rc: http.NewResponseController(w), stall: cfg.Server.StallTimeout}
+	}
+
+	r.URL.Path, r.URL.RawPath = path, ""
+	hdr := r.Header
+	if fwd.client.IsValid() {
+		ip := []string{fwd.client.String()}
+		hdr["X-Forwarded-For"] = ip
+		hdr["X-Real-Ip"] = ip
+	}
+	hdr["X-Forwarded-Proto"] = []string{fwd.proto}
+	hdr["X-Forwarded-Host"] = []string{r.Host}
+
+	st.upstreams[m.Route].rp.ServeHTTP(lw, r)
+}
+
+// validPath refuses control characters, which no legitimate path carries
+// and which backends parse in surprising ways.
+func validPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] < 0x20 || p[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// loggingWriter records status and size for the access log, and keeps a
+// no-progress deadline on writes: a client that stops reading is cut after
+// the stall timeout, while a long download that keeps moving never is.
+type loggingWriter struct {
+	http.ResponseWriter
+	door     string
+	status   int
+	bytes    int64
+	stall    time.Duration
+	deadline time.Time
+	rc       *http.ResponseController
+}
+
+func (w *loggingWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *loggingWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.extend()
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// extend pushes the write deadline forward, at most a few times per stall
+// period so the hot path does not reset a timer on every write.
+func (w *loggingWriter) extend() {
+	if w.stall <= 0 {
+		return
+	}
+	now := time.Now()
+	if w.deadline.Sub(now) > w.stall/2 {
+		return
+	}
+	if w.rc == nil {
+		w.rc = http.NewResponseController(w.ResponseWriter)
+	}
+	w.deadline = now.Add(w.stall)
+	_ = w.rc.SetWriteDeadline(w.deadline)
+}
+
+// finish clears the write deadline: net/http does not reset it between
+// requests on a keep-alive connection.
+func (w *loggingWriter) finish() {
+	if !w.deadline.IsZero() && w.rc != nil {
+		_ = w.rc.SetWriteDeadline(time.Time{})
+	}
+}
+
+func (w *loggingWriter) Flush() {
+	w.extend()
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack hands over the connection for WebSockets; net/http clears its
+// deadlines on hijack.
+func (w *loggingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	w.deadline = time.Time{}
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+func (w *loggingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// stallReader keeps a no-progress deadline on the request body: a stalled
+// upload is cut, a slow but steady one goes on for as long as it takes.
+type stallReader struct {
+	io.ReadCloser
+	rc       *http.ResponseController
+	stall    time.Duration
+	deadline time.Time
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if s.stall > 0 {
+		now := time.Now()
+		if s.deadline.Sub(now) <= s.stall/2 {
+			s.deadline = now.Add(s.stall)
+			_ = s.rc.SetReadDeadline(s.deadline)
+		}
+	}
+	return s.ReadCloser.Read(p)
+}
+
+func (g *Gateway) logAccess(lw *loggingWriter, r *http.Request, route string, fwd forwarded, id auth.Identity, start time.Time) {
+	status := lw.status
+	if status == 0 {
+		status = 499
+	}
+	attrs := []any{
+		"door", lw.door, "route", route, "host", r.Host, "method", r.Method,
+		"path", r.URL.Path, "status", status, "bytes", lw.bytes,
+		"duration", time.Since(start).Round(time.Microsecond), "client", fwd.client.String(),
+	}
+	if who := id.String(); who != "" {
+		attrs = append(attrs, "identity", who)
+	}
+	g.log.Info("request", attrs...)
+}

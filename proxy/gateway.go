@@ -1,0 +1,167 @@
+// Package proxy holds the doors of gatehouse and the handler chain behind
+// them: match → decide → limit → forward.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gatehouse/auth"
+	"gatehouse/routes"
+)
+
+// Gateway is the running state shared by every door: the current route
+// table and one reverse proxy per route, swapped together atomically.
+type Gateway struct {
+	state     atomic.Pointer[state]
+	transport *http.Transport
+	log       *slog.Logger
+	accessLog bool
+}
+
+type state struct {
+	table     *routes.Table
+	upstreams map[*routes.Route]*upstream
+	policy    auth.Policy
+}
+
+type upstream struct {
+	route *routes.Route
+	rp    *httputil.ReverseProxy
+}
+
+// Options tune a Gateway.
+type Options struct {
+	Logger *slog.Logger
+	// AccessLog logs one line per request.
+	AccessLog bool
+}
+
+// New builds a Gateway serving t.
+func New(t *routes.Table, opt Options) *Gateway {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	g := &Gateway{log: opt.Logger, accessLog: opt.AccessLog}
+	g.transport = g.newTransport(t.Config.Server)
+	g.Swap(t)
+	return g
+}
+
+// Table is the route table in force.
+func (g *Gateway) Table() *routes.Table { return g.state.Load().table }
+
+// Swap puts a new route table in force. Requests already running keep the
+// route they matched; new requests see the new table.
+func (g *Gateway) Swap(t *routes.Table) {
+	st := &state{table: t, upstreams: make(map[*routes.Route]*upstream, len(t.Routes()))}
+	for _, r := range t.Routes() {
+		st.upstreams[r] = g.newUpstream(r)
+	}
+	// Family sign-in is not built yet: family routes fail closed.
+	st.policy = auth.Policy{SignInReady: false}
+	g.state.Store(st)
+}
+
+// Close releases idle upstream connections.
+func (g *Gateway) Close() { g.transport.CloseIdleConnections() }
+
+func (g *Gateway) newTransport(sc routes.ServerConfig) *http.Transport {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy: nil, // never send backend traffic through an environment proxy
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			// Unix-socket backends have a synthetic host "<route>.sock";
+			// the socket path comes from the table in force.
+			if sock := g.socketFor(addr); sock != "" {
+				return dialer.DialContext(ctx, "unix", sock)
+			}
+			return dialer.DialContext(ctx, network, addr)
+		},
+		// Many keep-alive connections per backend: the default of 2 idle
+		// connections per host makes a busy backend reconnect constantly.
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       sc.UpstreamIdleTimeout,
+		ExpectContinueTimeout: time.Second,
+		// Pass bodies through exactly as the backend encoded them.
+		DisableCompression: true,
+		WriteBufferSize:    64 << 10,
+		ReadBufferSize:     64 << 10,
+	}
+}
+
+func (g *Gateway) socketFor(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	st := g.state.Load()
+	if st == nil {
+		return ""
+	}
+	for _, r := range st.table.Routes() {
+		if r.Backend.Socket != "" && r.Backend.URL.Host == host {
+			return r.Backend.Socket
+		}
+	}
+	return ""
+}
+
+var bufPool = &bytePool{p: sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}}
+
+type bytePool struct{ p sync.Pool }
+
+func (b *bytePool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
+func (b *bytePool) Put(p []byte) { b.p.Put(&p) }
+
+func (g *Gateway) newUpstream(r *routes.Route) *upstream {
+	target := r.Backend.URL
+	up := &upstream{route: r}
+	up.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			// The backend sees the public host name, as behind Caddy or
+			// nginx with `proxy_set_header Host $host`.
+			pr.Out.Host = pr.In.Host
+			// ReverseProxy removed X-Forwarded-* from Out; the door put the
+			// values it trusts on In.
+			for _, k := range forwardedHeaders {
+				if v, ok := pr.In.Header[k]; ok {
+					pr.Out.Header[k] = v
+				}
+			}
+		},
+		Transport:     g.transport,
+		FlushInterval: -1, // SSE and chunked streams go out as they come
+		BufferPool:    bufPool,
+		ErrorLog:      slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			var tooBig *http.MaxBytesError
+			switch {
+			case errors.As(err, &tooBig):
+				door := ""
+				if lw, ok := w.(*loggingWriter); ok {
+					door = lw.door
+				}
+				writePage(w, http.StatusRequestEntityTooLarge, tooLargePage(r.Name, tooBig.Limit, door))
+			case req.Context().Err() != nil:
+				// The client went away; nobody is left to answer.
+				w.WriteHeader(499)
+			default:
+				g.log.Warn("backend error", "route", r.Name, "err", err)
+				writePage(w, http.StatusBadGateway, badGatewayPage(r.Name))
+			}
+		},
+	}
+	return up
+}
+
+var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip"}

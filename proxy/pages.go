@@ -1,0 +1,81 @@
+package proxy
+
+import (
+	"fmt"
+	"html"
+	"net/http"
+	"strconv"
+)
+
+// page renders gatehouse's own short HTML answers.
+func page(status int, title, body string) []byte {
+	return fmt.Appendf(nil, `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>%d %s</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}</style>
+</head><body><h1>%s</h1><p>%s</p></body></html>
+`, status, html.EscapeString(title), html.EscapeString(title), body)
+}
+
+// notFoundPage is the one answer for an unknown host, a route closed on
+// this door and a closed path alike, byte for byte, so nobody can tell them
+// apart.
+var notFoundPage = page(http.StatusNotFound, "Not found", "There is nothing here.")
+
+var badRequestPage = page(http.StatusBadRequest, "Bad request", "The request could not be understood.")
+
+func writePage(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = []string{"text/html; charset=utf-8"}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Cache-Control"] = []string{"no-store"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func writeNotFound(w http.ResponseWriter) {
+	// Drop anything a handler may have set, so the 404 is identical.
+	clear(w.Header())
+	writePage(w, http.StatusNotFound, notFoundPage)
+}
+
+func badGatewayPage(route string) []byte {
+	return page(http.StatusBadGateway, "Service not answering",
+		"The service <b>"+html.EscapeString(route)+"</b> is not answering right now. It may be restarting; try again in a minute.")
+}
+
+func signInUnavailablePage(route string) []byte {
+	return page(http.StatusServiceUnavailable, "Sign-in unavailable",
+		"<b>"+html.EscapeString(route)+"</b> needs you to sign in, and sign-in is not available right now. Try again later, or ask the person who runs this server.")
+}
+
+func forbiddenPage(route, who string) []byte {
+	if who == "" {
+		who = "an unknown identity"
+	}
+	return page(http.StatusForbidden, "Not allowed",
+		"You are signed in as <b>"+html.EscapeString(who)+"</b>, which may not open <b>"+html.EscapeString(route)+
+			"</b>. Ask the administrator to add you if you need it.")
+}
+
+func tooLargePage(route string, limit int64, door string) []byte {
+	msg := "The upload to <b>" + html.EscapeString(route) + "</b> is larger than the " + humanBytes(limit) + " it accepts."
+	if door == "cloudflare" {
+		msg += " Uploads through the internet pass the Cloudflare tunnel, which accepts at most 100 MB per request. " +
+			"For bigger files, connect to the home network's tailnet and use the tailnet address of this service."
+	}
+	return page(http.StatusRequestEntityTooLarge, "Upload too large", msg)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1e6:
+		return fmt.Sprintf("%d MB", n/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%d kB", n/1e3)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

@@ -1,0 +1,255 @@
+# routes.hcl — the route table of gatehouse for the reference home server.
+#
+# Every service is a `route`. A route names its backend on this machine and,
+# for each door, the hostname it answers on and who may pass:
+#
+#   admin    a tailnet identity listed in tailnet.admins
+#   members  anyone signed in to the tailnet
+#   family   signed in through the household Keycloak (OIDC)
+#   app      no gateway sign-in; the app's own login protects it
+#   closed   not reachable (useful in path rules)
+#
+# A door a route does not name is closed: the request gets the same 404 as
+# an unknown host, so nobody learns which services exist.
+#
+# Check an edit with `gatehouse check -config routes.hcl`; a running gateway
+# picks up a good file by itself and keeps the old table if the new one is bad.
+
+# Bare hostnames on the cloudflare door ("photos") live under this domain.
+domain = "example.com"
+
+# The loopback listener cloudflared forwards to. Point every ingress rule of
+# the tunnel at http://127.0.0.1:8750. Only cloudflared on this machine is
+# trusted to say who the client is (CF-Connecting-IP).
+cloudflare {
+  listen          = "127.0.0.1:8750"
+  trusted_proxies = ["127.0.0.1/32", "::1/128"]
+}
+
+# The embedded Tailscale node. Admins are tailnet login names or tags.
+tailnet {
+  hostname  = "gatehouse"
+  state_dir = "/var/lib/gatehouse/tailnet"
+  admins    = ["admin@example.com"]
+}
+
+# Family sign-in through Keycloak is configured in an `oidc` block:
+#
+#   oidc {
+#     issuer             = "https://auth.example.com/realms/home"
+#     client_id          = "gatehouse"
+#     client_secret_file = "/run/credentials/gatehouse.service/oidc-client-secret"
+#   }
+#
+# Until it is present, family routes answer 503 "sign-in unavailable": they
+# fail closed rather than open.
+
+# --- Shared with the family -------------------------------------------------
+
+route "immich" {
+  backend  = "http://127.0.0.1:2283"
+  max_body = "100MB" # the Cloudflare tunnel's own request limit
+
+  tailnet {
+    access = "members"
+  }
+  cloudflare {
+    host   = "photos"
+    access = "family"
+  }
+  # The Immich phone app cannot follow a sign-in redirect; it talks to the
+  # API with its own token.
+  path "/api/" {
+    cloudflare = "app"
+  }
+}
+
+route "nextcloud" {
+  backend = "http://127.0.0.1:8080"
+
+  tailnet {
+    access = "members"
+  }
+  cloudflare {
+    host   = "files"
+    access = "family"
+  }
+  # Desktop and phone sync clients use WebDAV with app passwords.
+  path "/remote.php/" {
+    cloudflare = "app"
+  }
+  path "/ocs/" {
+    cloudflare = "app"
+  }
+}
+
+route "vaultwarden" {
+  backend = "http://127.0.0.1:8000"
+
+  tailnet {
+    access = "members"
+  }
+  # Bitwarden clients cannot sign in through the gateway, and the vault is
+  # end-to-end encrypted behind its own login.
+  cloudflare {
+    host   = "passwords"
+    access = "app"
+  }
+  # The admin panel is never exposed to the internet.
+  path "/admin" {
+    cloudflare = "closed"
+  }
+}
+
+route "jellyfin" {
+  backend = "http://127.0.0.1:8096"
+
+  tailnet {
+    access = "members"
+  }
+  cloudflare {
+    host   = "watch"
+    access = "family"
+  }
+  # TV and phone apps authenticate against Jellyfin's own API.
+  path "/Users/" {
+    cloudflare = "app"
+  }
+  path "/Items/" {
+    cloudflare = "app"
+  }
+  path "/Videos/" {
+    cloudflare = "app"
+  }
+  path "/Sessions/" {
+    cloudflare = "app"
+  }
+  path "/socket" {
+    cloudflare = "app"
+  }
+}
+
+route "jellyseerr" {
+  backend = "http://127.0.0.1:5055"
+
+  tailnet {
+    access = "admin"
+  }
+  cloudflare {
+    host   = "request"
+    access = "family"
+  }
+}
+
+route "audiobookshelf" {
+  backend = "http://127.0.0.1:13378"
+
+  tailnet {
+    access = "members"
+  }
+  cloudflare {
+    host   = "audiobooks"
+    access = "family"
+  }
+  # The phone app logs in against the API itself.
+  path "/api/" {
+    cloudflare = "app"
+  }
+  path "/login" {
+    cloudflare = "app"
+  }
+}
+
+route "navidrome" {
+  backend = "http://127.0.0.1:4533"
+
+  tailnet {
+    access = "members"
+  }
+  cloudflare {
+    host   = "music"
+    access = "family"
+  }
+  # Subsonic clients (phone music players) carry their own credentials.
+  path "/rest/" {
+    cloudflare = "app"
+  }
+}
+
+# --- Admin only, tailnet only -----------------------------------------------
+
+route "radarr" {
+  backend = "http://127.0.0.1:7878"
+  tailnet {
+    access = "admin"
+  }
+}
+
+route "sonarr" {
+  backend = "http://127.0.0.1:8989"
+  tailnet {
+    access = "admin"
+  }
+}
+
+route "bazarr" {
+  backend = "http://127.0.0.1:6767"
+  tailnet {
+    access = "admin"
+  }
+}
+
+route "prowlarr" {
+  backend = "http://127.0.0.1:9696"
+  tailnet {
+    access = "admin"
+  }
+}
+
+route "deluge" {
+  backend = "http://127.0.0.1:8112"
+  tailnet {
+    access = "admin"
+  }
+}
+
+route "radicale" {
+  backend = "http://127.0.0.1:5232"
+  tailnet {
+    access = "members"
+  }
+}
+
+# Optional: remove this route if you do not run MicroBin.
+route "microbin" {
+  backend = "http://127.0.0.1:8084"
+  tailnet {
+    access = "admin"
+  }
+}
+
+# --- The identity provider --------------------------------------------------
+
+# Family browsers must reach Keycloak's login pages through Cloudflare, but
+# nothing else: only the paths Keycloak's reverse-proxy guide lists as
+# public. The admin console stays on the tailnet.
+route "keycloak" {
+  backend = "http://127.0.0.1:8180"
+
+  tailnet {
+    access = "admin"
+  }
+  cloudflare {
+    host   = "auth"
+    access = "closed"
+  }
+  path "/realms/" {
+    cloudflare = "app"
+  }
+  path "/resources/" {
+    cloudflare = "app"
+  }
+  path "/robots.txt" {
+    cloudflare = "app"
+  }
+}

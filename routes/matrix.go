@@ -1,0 +1,67 @@
+package routes
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteMatrix prints the accessibility matrix: one row per route with its
+// backend and, per door, the host and access level; path rules follow on
+// indented rows. It is the table in DESIGN.md, read back from the file.
+func WriteMatrix(w io.Writer, cfg *Config) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROUTE\tBACKEND\tTAILNET\tCLOUDFLARE")
+	for _, r := range cfg.Routes {
+		cells := []string{r.Name, r.Backend.Raw}
+		for _, door := range Doors {
+			dr := r.Doors[door]
+			if dr == nil {
+				cells = append(cells, "—")
+				continue
+			}
+			host := dr.Host
+			if door == Tailnet {
+				host += ".<tailnet>"
+			}
+			cell := host + " " + dr.Access.String()
+			if len(dr.Groups) > 0 {
+				cell += " (" + strings.Join(dr.Groups, ", ") + ")"
+			}
+			cells = append(cells, cell)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		for _, p := range r.Paths {
+			cells := []string{"", "  path " + p.Label}
+			for _, door := range Doors {
+				switch {
+				case p.Access[door] != nil:
+					cells = append(cells, "  "+p.Access[door].String())
+				case r.Doors[door] != nil:
+					cells = append(cells, "  (as route)")
+				default:
+					cells = append(cells, "")
+				}
+			}
+			fmt.Fprintln(tw, strings.TrimRight(strings.Join(cells, "\t"), "\t"))
+		}
+	}
+	return tw.Flush()
+}
+
+// Summary is the one line `gatehouse check` prints for a good file.
+func Summary(cfg *Config) string {
+	var n [numDoors]int
+	paths := 0
+	for _, r := range cfg.Routes {
+		for _, door := range Doors {
+			if r.Doors[door] != nil {
+				n[door]++
+			}
+		}
+		paths += len(r.Paths)
+	}
+	return fmt.Sprintf("%s: ok — %d routes (%d on the tailnet, %d through Cloudflare), %d path rules, %d warnings",
+		cfg.File, len(cfg.Routes), n[Tailnet], n[Cloudflare], paths, len(cfg.Warnings))
+}

@@ -1,0 +1,185 @@
+// Package routes reads routes.hcl, validates it with diagnostics that name
+// file, line and column, and compiles it into an immutable Table that the
+// doors consult on every request.
+package routes
+
+import (
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Door is an entrance to gatehouse. Each door knows a different kind of
+// identity, so the same route can carry a different access level per door.
+type Door uint8
+
+const (
+	// Tailnet is the embedded Tailscale node: peers have a WhoIs identity.
+	Tailnet Door = iota
+	// Cloudflare is the loopback listener cloudflared forwards to: clients
+	// are anonymous until they sign in.
+	Cloudflare
+	numDoors
+)
+
+// Doors lists every door in display order.
+var Doors = [numDoors]Door{Tailnet, Cloudflare}
+
+func (d Door) String() string {
+	switch d {
+	case Tailnet:
+		return "tailnet"
+	case Cloudflare:
+		return "cloudflare"
+	}
+	return "unknown"
+}
+
+// Access is what a request must prove to pass a door into a route.
+type Access uint8
+
+const (
+	// Closed: the route (or path) does not exist on this door.
+	Closed Access = iota
+	// App: no gateway sign-in; the application's own login protects it.
+	App
+	// Family: signed in through OIDC (optionally in a group).
+	Family
+	// Members: any user identity on the tailnet.
+	Members
+	// Admin: a tailnet identity in the admin set.
+	Admin
+)
+
+var accessNames = [...]string{Closed: "closed", App: "app", Family: "family", Members: "members", Admin: "admin"}
+
+func (a Access) String() string {
+	if int(a) < len(accessNames) {
+		return accessNames[a]
+	}
+	return "unknown"
+}
+
+// ParseAccess maps a routes.hcl access keyword to its Access.
+func ParseAccess(s string) (Access, bool) {
+	for i, n := range accessNames {
+		if n == s {
+			return Access(i), true
+		}
+	}
+	return Closed, false
+}
+
+// Config is a fully validated routes.hcl.
+type Config struct {
+	File   string
+	Domain string
+
+	Cloudflare CloudflareConfig
+	Tailnet    *TailnetConfig // nil: the tailnet door is off
+	OIDC       *OIDCConfig    // nil: family routes fail closed
+	Metrics    *MetricsConfig // nil: no metrics listener
+	Limit      *Limit         // default limit for every route; nil: none
+	Server     ServerConfig
+
+	Routes []*Route
+
+	// Warnings are diagnostics that do not stop the config from loading.
+	Warnings hcl.Diagnostics
+}
+
+// CloudflareConfig is the door cloudflared forwards to.
+type CloudflareConfig struct {
+	Listen      string
+	ListenRange hcl.Range
+	// TrustedProxies are the peers whose CF-Connecting-IP and
+	// X-Forwarded-For headers are believed.
+	TrustedProxies []netip.Prefix
+}
+
+// ServerConfig holds the HTTP server and upstream transport settings shared
+// by every door.
+type ServerConfig struct {
+	ReadHeaderTimeout   time.Duration
+	IdleTimeout         time.Duration
+	MaxHeaderBytes      int
+	StallTimeout        time.Duration // no-progress deadline on bodies
+	UpstreamIdleTimeout time.Duration
+	ShutdownTimeout     time.Duration
+}
+
+// TailnetConfig is the embedded Tailscale node.
+type TailnetConfig struct {
+	Hostname    string
+	StateDir    string
+	AuthKeyFile string
+	ControlURL  string
+	Ephemeral   bool
+	Tags        []string
+	Admins      []string
+	Range       hcl.Range
+}
+
+// OIDCConfig is the family sign-in provider.
+type OIDCConfig struct {
+	Issuer           string
+	ClientID         string
+	ClientSecretFile string
+	Scopes           []string
+	CookieDomain     string
+	Range            hcl.Range
+}
+
+// MetricsConfig is the Prometheus listener, never reachable through a door.
+type MetricsConfig struct {
+	Listen      string
+	ListenRange hcl.Range
+}
+
+// Limit is a token bucket: Rate requests per second with bursts of Burst.
+type Limit struct {
+	Rate  float64
+	Burst int
+	Range hcl.Range
+}
+
+// Backend is where a route's requests go.
+type Backend struct {
+	// URL is the upstream base URL. For unix sockets it is http://<route>.sock
+	// and Socket names the socket file.
+	URL    *url.URL
+	Socket string
+	Raw    string
+}
+
+// DoorRule is a route's presence on one door.
+type DoorRule struct {
+	Host   string // lower-case, fully qualified for cloudflare; node name for tailnet
+	Access Access
+	Groups []string // family: OIDC groups of which the user needs one
+	Range  hcl.Range
+}
+
+// PathRule refines a route's access below a path prefix.
+type PathRule struct {
+	Prefix string // cleaned, no trailing slash
+	Label  string // as written in the file
+	// Access per door; nil inherits the door's access.
+	Access [numDoors]*Access
+	Limit  *Limit
+	Range  hcl.Range
+}
+
+// Route is one service behind gatehouse.
+type Route struct {
+	Name             string
+	Backend          Backend
+	AllowNonLoopback bool
+	Doors            [numDoors]*DoorRule // nil: closed on that door
+	Paths            []*PathRule
+	Limit            *Limit
+	MaxBody          int64 // 0: unlimited
+	Range            hcl.Range
+}

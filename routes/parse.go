@@ -1,0 +1,577 @@
+package routes
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// DefaultCloudflareListen is the door cloudflared forwards to. Its port is
+// clear of every service port in the reference matrix (8080 is Nextcloud).
+const DefaultCloudflareListen = "127.0.0.1:8750"
+
+var validAccess = "admin, members, family, app, closed"
+
+// Load reads and validates a routes.hcl file.
+func Load(filename string) (*Config, *hcl.File, hcl.Diagnostics) {
+	src, err := os.ReadFile(filename)
+	if err != nil {
+		return nil, nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read route table",
+			Detail:   fmt.Sprintf("%v; pass the right file with -config.", err),
+		}}
+	}
+	return Parse(src, filename)
+}
+
+// Parse validates routes.hcl source. The Config is nil when any error
+// diagnostic is present; warnings are returned in both cases and also kept
+// in Config.Warnings.
+func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
+	p := hclparse.NewParser()
+	f, diags := p.ParseHCL(src, filename)
+	if diags.HasErrors() {
+		return nil, f, diags
+	}
+	d := &decoder{diags: diags}
+	cfg := d.file(f.Body, filename)
+	if d.diags.HasErrors() {
+		return nil, f, d.diags
+	}
+	for _, dg := range d.diags {
+		if dg.Severity == hcl.DiagWarning {
+			cfg.Warnings = append(cfg.Warnings, dg)
+		}
+	}
+	return cfg, f, d.diags
+}
+
+func (d *decoder) file(body hcl.Body, filename string) *Config {
+	cfg := &Config{File: filename}
+	c := d.content(body, fileSchema)
+	if c == nil {
+		return cfg
+	}
+	if dom, rng, ok := d.str(c.Attributes, "domain"); ok {
+		dom = strings.TrimSuffix(strings.ToLower(dom), ".")
+		if !validHostname(dom) || !strings.Contains(dom, ".") {
+			d.errorf(rng, "Invalid domain", `domain must be your public DNS domain, like "example.com", not %q.`, dom)
+		}
+		cfg.Domain = dom
+	}
+
+	cfg.Cloudflare = d.cloudflare(d.single(c.Blocks, "cloudflare", "The file"))
+	cfg.Server = d.server(d.single(c.Blocks, "server", "The file"))
+	cfg.Tailnet = d.tailnet(d.single(c.Blocks, "tailnet", "The file"))
+	cfg.OIDC = d.oidc(d.single(c.Blocks, "oidc", "The file"))
+	cfg.Limit = d.limit(d.single(c.Blocks, "limit", "The file"))
+	if mb := d.single(c.Blocks, "metrics", "The file"); mb != nil {
+		mc := d.content(mb.Body, metricsSchema)
+		cfg.Metrics = &MetricsConfig{}
+		if s, rng, ok := d.str(mc.Attributes, "listen"); ok {
+			cfg.Metrics.Listen, cfg.Metrics.ListenRange = d.listenAddr(s, rng, "metrics.listen"), rng
+		}
+	}
+
+	names := map[string]*Route{}
+	for _, b := range c.Blocks {
+		if b.Type != "route" {
+			continue
+		}
+		r := d.route(b, cfg)
+		if prev, dup := names[r.Name]; dup {
+			d.errorf(b.LabelRanges[0], "Duplicate route name",
+				"route %q is already defined at line %d; give each route its own name.", r.Name, prev.Range.Start.Line)
+			continue
+		}
+		names[r.Name] = r
+		cfg.Routes = append(cfg.Routes, r)
+	}
+	d.crossChecks(cfg)
+	return cfg
+}
+
+func (d *decoder) cloudflare(b *hcl.Block) CloudflareConfig {
+	cf := CloudflareConfig{
+		Listen:         DefaultCloudflareListen,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+	}
+	if b == nil {
+		return cf
+	}
+	c := d.content(b.Body, cloudflareSchema)
+	if s, rng, ok := d.str(c.Attributes, "listen"); ok {
+		cf.Listen, cf.ListenRange = d.listenAddr(s, rng, "cloudflare.listen"), rng
+	}
+	if list, rng, ok := d.strList(c.Attributes, "trusted_proxies"); ok {
+		cf.TrustedProxies = nil
+		for _, s := range list {
+			p, err := parsePrefix(s)
+			if err != nil {
+				d.errorf(rng, "Invalid trusted proxy",
+					`%q in trusted_proxies is not an IP address or CIDR; write it like "127.0.0.1/32" or "::1".`, s)
+				continue
+			}
+			cf.TrustedProxies = append(cf.TrustedProxies, p)
+		}
+	}
+	return cf
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (d *decoder) server(b *hcl.Block) ServerConfig {
+	s := ServerConfig{
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		StallTimeout:      60 * time.Second,
+		// Node.js servers (Immich, Jellyseerr, Audiobookshelf) close idle
+		// keep-alive connections after 5s; closing ours first avoids
+		// sending a request on a connection the backend is closing.
+		UpstreamIdleTimeout: 4 * time.Second,
+		ShutdownTimeout:     30 * time.Second,
+	}
+	if b == nil {
+		return s
+	}
+	c := d.content(b.Body, serverSchema)
+	s.ReadHeaderTimeout = d.duration(c.Attributes, "read_header_timeout", s.ReadHeaderTimeout)
+	s.IdleTimeout = d.duration(c.Attributes, "idle_timeout", s.IdleTimeout)
+	s.StallTimeout = d.duration(c.Attributes, "stall_timeout", s.StallTimeout)
+	s.UpstreamIdleTimeout = d.duration(c.Attributes, "upstream_idle_timeout", s.UpstreamIdleTimeout)
+	s.ShutdownTimeout = d.duration(c.Attributes, "shutdown_timeout", s.ShutdownTimeout)
+	if n, rng, ok := d.size(c.Attributes, "max_header_bytes"); ok {
+		if n < 4096 || n > 16<<20 {
+			d.errorf(rng, "Invalid max_header_bytes", "max_header_bytes must be between 4KiB and 16MiB.")
+		} else {
+			s.MaxHeaderBytes = int(n)
+		}
+	}
+	return s
+}
+
+func (d *decoder) tailnet(b *hcl.Block) *TailnetConfig {
+	if b == nil {
+		return nil
+	}
+	c := d.content(b.Body, tailnetSchema)
+	t := &TailnetConfig{Hostname: "gatehouse", StateDir: "tailnet", Range: b.DefRange}
+	if s, rng, ok := d.str(c.Attributes, "hostname"); ok {
+		if !validLabel(s) {
+			d.errorf(rng, "Invalid tailnet hostname", "hostname must be one DNS label (letters, digits, '-'), not %q.", s)
+		}
+		t.Hostname = s
+	}
+	if s, _, ok := d.str(c.Attributes, "state_dir"); ok {
+		t.StateDir = s
+	}
+	if s, _, ok := d.str(c.Attributes, "auth_key_file"); ok {
+		t.AuthKeyFile = s
+	}
+	if s, rng, ok := d.str(c.Attributes, "control_url"); ok {
+		if u, err := url.Parse(s); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			d.errorf(rng, "Invalid control_url", `control_url must be an http(s) URL like "https://headscale.example.com", not %q.`, s)
+		}
+		t.ControlURL = s
+	}
+	t.Ephemeral = d.boolean(c.Attributes, "ephemeral")
+	if tags, rng, ok := d.strList(c.Attributes, "tags"); ok {
+		for _, tg := range tags {
+			if !strings.HasPrefix(tg, "tag:") || !validLabel(strings.TrimPrefix(tg, "tag:")) {
+				d.errorf(rng, "Invalid tag", `%q is not a Tailscale tag; tags look like "tag:gatehouse".`, tg)
+			}
+		}
+		t.Tags = tags
+	}
+	if admins, _, ok := d.strList(c.Attributes, "admins"); ok {
+		t.Admins = admins
+	}
+	return t
+}
+
+func (d *decoder) oidc(b *hcl.Block) *OIDCConfig {
+	if b == nil {
+		return nil
+	}
+	c := d.content(b.Body, oidcSchema)
+	o := &OIDCConfig{Range: b.DefRange, Scopes: []string{"openid", "profile", "email"}}
+	if s, rng, ok := d.str(c.Attributes, "issuer"); ok {
+		if u, err := url.Parse(s); err != nil || u.Scheme != "https" || u.Host == "" {
+			d.errorf(rng, "Invalid issuer", `issuer must be an https URL like "https://auth.example.com/realms/home", not %q.`, s)
+		}
+		o.Issuer = s
+	}
+	o.ClientID, _, _ = d.str(c.Attributes, "client_id")
+	o.ClientSecretFile, _, _ = d.str(c.Attributes, "client_secret_file")
+	if sc, _, ok := d.strList(c.Attributes, "scopes"); ok {
+		o.Scopes = sc
+	}
+	o.CookieDomain, _, _ = d.str(c.Attributes, "cookie_domain")
+	return o
+}
+
+// listenAddr checks a host:port door address.
+func (d *decoder) listenAddr(s string, rng hcl.Range, what string) string {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		d.errorf(rng, "Invalid listen address", `%s must be host:port like "127.0.0.1:8750", not %q.`, what, s)
+		return s
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		d.errorf(rng, "Invalid port", "%s: port %q must be a number from 1 to 65535.", what, port)
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			d.errorf(rng, "Invalid listen address", "%s: %q is not an IP address; listen on an address like 127.0.0.1.", what, host)
+		}
+	}
+	return s
+}
+
+func (d *decoder) route(b *hcl.Block, cfg *Config) *Route {
+	r := &Route{Name: b.Labels[0], Range: b.DefRange}
+	if !validLabel(r.Name) {
+		d.errorf(b.LabelRanges[0], "Invalid route name",
+			"route name %q must be one DNS label (lower-case letters, digits, '-'): it names the route's tailnet node.", r.Name)
+	}
+	c := d.content(b.Body, routeSchema)
+	if c == nil {
+		return r
+	}
+	r.AllowNonLoopback = d.boolean(c.Attributes, "allow_non_loopback")
+	if s, rng, ok := d.str(c.Attributes, "backend"); ok {
+		r.Backend = d.backend(r, s, rng)
+	}
+	if n, _, ok := d.size(c.Attributes, "max_body"); ok {
+		r.MaxBody = n
+	}
+	r.Limit = d.limit(d.single(c.Blocks, "limit", "route "+r.Name))
+	for _, door := range Doors {
+		db := d.single(c.Blocks, door.String(), "route "+r.Name)
+		if db == nil {
+			continue
+		}
+		r.Doors[door] = d.doorRule(r, door, db, cfg)
+	}
+	seen := map[string]*PathRule{}
+	for _, pb := range c.Blocks {
+		if pb.Type != "path" {
+			continue
+		}
+		pr := d.pathRule(r, pb, cfg)
+		if pr == nil {
+			continue
+		}
+		if prev, dup := seen[pr.Prefix]; dup {
+			d.errorf(pb.LabelRanges[0], "Overlapping path rules",
+				"path %q in route %q is the same prefix as the rule at line %d (a trailing slash does not make a new prefix); merge them.",
+				pb.Labels[0], r.Name, prev.Range.Start.Line)
+			continue
+		}
+		seen[pr.Prefix] = pr
+		r.Paths = append(r.Paths, pr)
+	}
+	if r.Doors[Tailnet] == nil && r.Doors[Cloudflare] == nil {
+		d.warnf(b.DefRange, "Route reachable through no door",
+			"route %q has neither a tailnet nor a cloudflare block, so nobody can reach it; add one or remove the route.", r.Name)
+	}
+	return r
+}
+
+func (d *decoder) backend(r *Route, s string, rng hcl.Range) Backend {
+	be := Backend{Raw: s}
+	u, err := url.Parse(s)
+	if err != nil {
+		d.errorf(rng, "Invalid backend", `backend %q is not a URL; write it like "http://127.0.0.1:2283".`, s)
+		return be
+	}
+	switch u.Scheme {
+	case "unix":
+		if u.Path == "" || !path.IsAbs(u.Path) {
+			d.errorf(rng, "Invalid backend", `a unix socket backend needs an absolute path, like "unix:///run/app/app.sock".`)
+			return be
+		}
+		be.Socket = u.Path
+		be.URL = &url.URL{Scheme: "http", Host: r.Name + ".sock"}
+		return be
+	case "http", "https":
+	default:
+		d.errorf(rng, "Invalid backend", `backend scheme %q is not supported; use http://, https:// or unix://.`, u.Scheme)
+		return be
+	}
+	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		d.errorf(rng, "Invalid backend", `backend %q must be scheme://host:port with an optional path, like "http://127.0.0.1:2283".`, s)
+		return be
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			d.errorf(rng, "Invalid port", "backend port %q must be a number from 1 to 65535.", p)
+			return be
+		}
+	}
+	if !r.AllowNonLoopback && !isLoopbackHost(u.Hostname()) {
+		d.errorf(rng, "Backend is not on loopback",
+			"backend host %q is not a loopback address; gatehouse forwards to services on this machine. Use 127.0.0.1 or ::1, or set allow_non_loopback = true in route %q if you mean it.",
+			u.Hostname(), r.Name)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	be.URL = u
+	return be
+}
+
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+func (d *decoder) accessValue(attrs hcl.Attributes, name string) (Access, hcl.Range, bool) {
+	s, rng, ok := d.str(attrs, name)
+	if !ok {
+		return Closed, rng, false
+	}
+	a, valid := ParseAccess(s)
+	if !valid {
+		d.errorf(rng, "Unknown access level", "%q is not an access level; use one of %s.", s, validAccess)
+		return Closed, rng, false
+	}
+	return a, rng, true
+}
+
+func (d *decoder) checkDoorAccess(door Door, a Access, rng hcl.Range, cfg *Config, routeName string) {
+	if door == Cloudflare && (a == Admin || a == Members) {
+		d.errorf(rng, "Tailnet-only access on the Cloudflare door",
+			"%q needs a tailnet identity, which requests through Cloudflare never have; use family (sign-in) or app on the cloudflare door, or move this to the tailnet block.", a)
+	}
+	if door == Tailnet && a == Family {
+		d.errorf(rng, "Family sign-in on the tailnet door",
+			"family sign-in is for the cloudflare door; on the tailnet use members (anyone on the tailnet) or admin.")
+	}
+	if a == Family && cfg.OIDC == nil {
+		d.warnf(rng, "Family route without sign-in",
+			"route %q uses family access but there is no oidc block, so it answers 503 \"sign-in unavailable\" (fails closed) until you add one.", routeName)
+	}
+}
+
+func (d *decoder) doorRule(r *Route, door Door, b *hcl.Block, cfg *Config) *DoorRule {
+	c := d.content(b.Body, doorSchema)
+	dr := &DoorRule{Range: b.DefRange}
+	if c == nil {
+		return dr
+	}
+	if a, rng, ok := d.accessValue(c.Attributes, "access"); ok {
+		dr.Access = a
+		d.checkDoorAccess(door, a, rng, cfg, r.Name)
+	}
+	host, rng, ok := d.str(c.Attributes, "host")
+	switch door {
+	case Tailnet:
+		if !ok {
+			host = r.Name
+		} else if !validLabel(strings.ToLower(host)) {
+			d.errorf(rng, "Invalid tailnet host",
+				"the tailnet host is the node name, one DNS label like %q; the tailnet adds its own domain.", r.Name)
+		}
+		dr.Host = strings.ToLower(host)
+	case Cloudflare:
+		if !ok {
+			d.errorf(b.DefRange, "Missing host",
+				`the cloudflare door of route %q needs host = "<name>" (a bare name like "photos" gets the domain appended).`, r.Name)
+			return dr
+		}
+		host = strings.TrimSuffix(strings.ToLower(host), ".")
+		if !strings.Contains(host, ".") && cfg.Domain != "" {
+			host += "." + cfg.Domain
+		}
+		if !validHostname(host) {
+			d.errorf(rng, "Invalid host", "%q is not a hostname; write a name like \"photos\" or \"photos.example.com\".", host)
+		}
+		dr.Host = host
+	}
+	if g, rng, ok := d.strList(c.Attributes, "groups"); ok {
+		if dr.Access != Family {
+			d.errorf(rng, "Groups without family access", "groups only apply to family access; remove them or set access = \"family\".")
+		}
+		dr.Groups = g
+	}
+	return dr
+}
+
+func (d *decoder) pathRule(r *Route, b *hcl.Block, cfg *Config) *PathRule {
+	raw := b.Labels[0]
+	c := d.content(b.Body, pathSchema)
+	pr := &PathRule{Range: b.DefRange, Label: raw}
+	clean := CleanPath(raw)
+	if !strings.HasPrefix(raw, "/") || clean != raw || clean == "/" {
+		d.errorf(b.LabelRanges[0], "Invalid path prefix",
+			`path %q must be an absolute, clean prefix below "/", like "/api/" or "/admin"; for the whole route set access in the door block.`, raw)
+		return nil
+	}
+	pr.Prefix = strings.TrimSuffix(clean, "/")
+	if c == nil {
+		return pr
+	}
+	for _, door := range Doors {
+		a, rng, ok := d.accessValue(c.Attributes, door.String())
+		if !ok {
+			continue
+		}
+		if r.Doors[door] == nil {
+			d.errorf(rng, "Path rule for a closed door",
+				"route %q has no %s block, so a %s rule for %q has no effect; add the door block or remove the attribute.",
+				r.Name, door, door, raw)
+			continue
+		}
+		d.checkDoorAccess(door, a, rng, cfg, r.Name)
+		pr.Access[door] = &a
+	}
+	pr.Limit = d.limit(d.single(c.Blocks, "limit", "path "+raw))
+	return pr
+}
+
+// crossChecks are the rules that span routes and blocks.
+func (d *decoder) crossChecks(cfg *Config) {
+	for _, door := range Doors {
+		hosts := map[string]*Route{}
+		for _, r := range cfg.Routes {
+			dr := r.Doors[door]
+			if dr == nil || dr.Host == "" {
+				continue
+			}
+			if prev, dup := hosts[dr.Host]; dup {
+				d.errorf(dr.Range, "Duplicate host on the "+door.String()+" door",
+					"%q is already the %s host of route %q (line %d); each host names one route on a door.",
+					dr.Host, door, prev.Name, prev.Doors[door].Range.Start.Line)
+				continue
+			}
+			hosts[dr.Host] = r
+		}
+	}
+	// A door that listens where another door or a backend listens would
+	// either fail to start or forward to itself.
+	type addr struct {
+		what string
+		rng  hcl.Range
+	}
+	seen := map[string]addr{}
+	claim := func(hostport, what string, rng hcl.Range) {
+		host, port, err := net.SplitHostPort(hostport)
+		if err != nil {
+			return
+		}
+		for _, key := range listenKeys(host, port) {
+			if prev, ok := seen[key]; ok {
+				d.errorf(rng, "Addresses collide",
+					"%s (%s) uses the same address as %s; give each its own port.", what, hostport, prev.what)
+				return
+			}
+		}
+		seen[net.JoinHostPort(host, port)] = addr{what, rng}
+	}
+	claim(cfg.Cloudflare.Listen, "cloudflare.listen", cfg.Cloudflare.ListenRange)
+	if cfg.Metrics != nil {
+		claim(cfg.Metrics.Listen, "metrics.listen", cfg.Metrics.ListenRange)
+	}
+	for _, r := range cfg.Routes {
+		if r.Backend.URL == nil || r.Backend.Socket != "" {
+			continue
+		}
+		port := r.Backend.URL.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[r.Backend.URL.Scheme]
+		}
+		host := r.Backend.URL.Hostname()
+		for _, key := range listenKeys(host, port) {
+			if prev, ok := seen[key]; ok && strings.HasSuffix(prev.what, ".listen") {
+				d.errorf(r.Range, "Addresses collide",
+					"the backend of route %q (%s) is %s, so gatehouse would forward to itself; move the door or fix the backend.",
+					r.Name, r.Backend.Raw, prev.what)
+			}
+		}
+	}
+	if cfg.OIDC != nil {
+		d.warnf(cfg.OIDC.Range, "Family sign-in not built yet",
+			"this build of gatehouse reads the oidc block but cannot sign anyone in yet; family routes answer 503 until it can.")
+	}
+	if cfg.Tailnet != nil {
+		d.warnf(cfg.Tailnet.Range, "Tailnet door not built yet",
+			"this build of gatehouse reads the tailnet block but does not start a Tailscale node yet; tailnet routes are unreachable.")
+	}
+	lims := []*Limit{cfg.Limit}
+	for _, r := range cfg.Routes {
+		lims = append(lims, r.Limit)
+		for _, p := range r.Paths {
+			lims = append(lims, p.Limit)
+		}
+	}
+	for _, l := range lims {
+		if l != nil {
+			d.warnf(l.Range, "Rate limits not built yet", "this build of gatehouse reads limit blocks but does not enforce them yet.")
+		}
+	}
+}
+
+// listenKeys are the addresses a listener on host:port overlaps with: a
+// wildcard host overlaps every host on the port.
+func listenKeys(host, port string) []string {
+	if strings.EqualFold(host, "localhost") {
+		host = "127.0.0.1"
+	}
+	keys := []string{net.JoinHostPort(host, port)}
+	for _, wild := range []string{"", "0.0.0.0", "::"} {
+		keys = append(keys, net.JoinHostPort(wild, port))
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		keys = append(keys, net.JoinHostPort("127.0.0.1", port), net.JoinHostPort("::1", port))
+	}
+	return slices.Compact(keys)
+}
+
+func validLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func validHostname(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if !validLabel(l) {
+			return false
+		}
+	}
+	return true
+}
