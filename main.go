@@ -175,6 +175,9 @@ type serveOptions struct {
 	reload <-chan struct{}
 	// watch re-reads the file when it changes on disk.
 	watch bool
+	// cloudflareListener, if set, is used instead of listening on
+	// cloudflare.listen (tests listen on an ephemeral port).
+	cloudflareListener net.Listener
 	// ready, if set, is called with the door addresses once they listen.
 	ready func(cloudflare net.Addr)
 	// reloaded, if set, is called after every reload attempt.
@@ -187,9 +190,13 @@ func serve(ctx context.Context, o serveOptions) error {
 	gw := proxy.New(routes.Compile(cfg), proxy.Options{Logger: o.log, AccessLog: o.accessLog})
 	defer gw.Close()
 
-	ln, err := net.Listen("tcp", cfg.Cloudflare.Listen)
-	if err != nil {
-		return fmt.Errorf("cloudflare door: %w (is another gatehouse running? change cloudflare.listen in %s)", err, o.configPath)
+	ln := o.cloudflareListener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", cfg.Cloudflare.Listen)
+		if err != nil {
+			return fmt.Errorf("cloudflare door: %w (is another gatehouse running? change cloudflare.listen in %s)", err, o.configPath)
+		}
 	}
 	srv := newServer(gw.Door(routes.Cloudflare), cfg.Server, o.log)
 	serveErr := make(chan error, 1)
