@@ -14,14 +14,21 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+	"tailscale.com/envknob"
+	"tailscale.com/logtail"
+	"tailscale.com/tsnet"
+
 	"gatehouse/proxy"
 	"gatehouse/routes"
+	"gatehouse/tailnet"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -182,6 +189,11 @@ type serveOptions struct {
 	ready func(cloudflare net.Addr)
 	// reloaded, if set, is called after every reload attempt.
 	reloaded func(error)
+	// tailnetStarted, if set, runs as each tailnet node starts (tests
+	// inject certificates here).
+	tailnetStarted func(name string, s *tsnet.Server)
+	// nodes, if set, receives the running tailnet node set.
+	nodes func(*tailnet.Nodes)
 }
 
 // serve runs the doors until ctx ends, then drains them.
@@ -206,11 +218,36 @@ func serve(ctx context.Context, o serveOptions) error {
 		o.ready(ln.Addr())
 	}
 
+	// The tailnet door starts in the background: a tailnet that cannot
+	// start never keeps the Cloudflare door from serving.
+	var nodes *tailnet.Nodes
+	if tc := cfg.Tailnet; tc != nil {
+		if ok, why := tailnet.Enabled(tc); !ok {
+			o.log.Warn(why)
+		} else {
+			if !tc.LogUpload {
+				// Nothing goes to Tailscale's log service unless asked.
+				envknob.SetNoLogsNoSupport()
+				logtail.Disable()
+			}
+			nodes = tailnet.Start(tc, gw.Table(), tailnet.Options{
+				Handlers: gw, Log: o.log, Server: cfg.Server, Started: o.tailnetStarted,
+			})
+			defer nodes.Close()
+			if o.nodes != nil {
+				o.nodes(nodes)
+			}
+		}
+	}
+
 	var mu sync.Mutex
 	doReload := func(why string) {
 		mu.Lock()
 		defer mu.Unlock()
-		err := reloadTable(gw, o.configPath, why, o.log)
+		t, err := reloadTable(gw, o.configPath, why, o.log)
+		if err == nil && nodes != nil {
+			nodes.Sync(t)
+		}
 		if o.reloaded != nil {
 			o.reloaded(err)
 		}
@@ -251,13 +288,13 @@ func serve(ctx context.Context, o serveOptions) error {
 
 // reloadTable reads, validates and swaps in a new table. On any error the
 // running table stays in force.
-func reloadTable(gw *proxy.Gateway, path, why string, log *slog.Logger) error {
+func reloadTable(gw *proxy.Gateway, path, why string, log *slog.Logger) (*routes.Table, error) {
 	cfg, _, diags := routes.Load(path)
 	if cfg == nil {
 		for _, d := range diags {
 			log.Error("reload rejected: "+routes.FormatDiagnostic(d), "why", why)
 		}
-		return fmt.Errorf("reload of %s rejected: %w", path, diags)
+		return nil, fmt.Errorf("reload of %s rejected: %w", path, diags)
 	}
 	old := gw.Table().Config
 	if cfg.Cloudflare.Listen != old.Cloudflare.Listen {
@@ -270,9 +307,24 @@ func reloadTable(gw *proxy.Gateway, path, why string, log *slog.Logger) error {
 	for _, d := range cfg.Warnings {
 		log.Warn(routes.FormatDiagnostic(d))
 	}
-	gw.Swap(routes.Compile(cfg))
+	if !reflect.DeepEqual(tailnetIdentity(cfg.Tailnet), tailnetIdentity(old.Tailnet)) {
+		log.Warn("tailnet node settings changed; they apply after restart (admins and routes apply now)")
+	}
+	t := routes.Compile(cfg)
+	gw.Swap(t)
 	log.Info("route table reloaded", "why", why, "summary", routes.Summary(cfg))
-	return nil
+	return t, nil
+}
+
+// tailnetIdentity is the part of the tailnet block that running nodes were
+// started with; admins are read per request and apply at once.
+func tailnetIdentity(tc *routes.TailnetConfig) *routes.TailnetConfig {
+	if tc == nil {
+		return nil
+	}
+	c := *tc
+	c.Admins, c.AdminCapability, c.Range = nil, "", hcl.Range{}
+	return &c
 }
 
 func newServer(h http.Handler, sc routes.ServerConfig, log *slog.Logger) *http.Server {

@@ -22,11 +22,23 @@ func (g *Gateway) Door(d routes.Door) http.Handler {
 	return &doorHandler{g: g, door: d, doorName: d.String(), proto: proto}
 }
 
+// TailnetHandler is the handler of one tailnet node. The shared node routes
+// by Host; a node of a route's own serves that route whatever the Host.
+func (g *Gateway) TailnetHandler(nodeName string, perRoute bool) http.Handler {
+	h := &doorHandler{g: g, door: routes.Tailnet, doorName: routes.Tailnet.String(), proto: "http"}
+	if perRoute {
+		h.fixedHost = nodeName
+	}
+	return h
+}
+
 type doorHandler struct {
 	g        *Gateway
 	door     routes.Door
 	doorName string
 	proto    string
+	// fixedHost, when set, replaces the Host header in route matching.
+	fixedHost string
 }
 
 func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -36,7 +48,15 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Forwarding headers are weighed first, then every header that could
 	// claim an identity is gone before anything else looks at the request.
-	fwd := readForwarded(r.RemoteAddr, r.Header, cfg.Cloudflare.TrustedProxies, h.proto)
+	trusted, proto := cfg.Cloudflare.TrustedProxies, h.proto
+	if h.door != routes.Cloudflare {
+		// Tailnet peers connect directly: nobody forwards for them.
+		trusted = nil
+		if r.TLS != nil {
+			proto = "https"
+		}
+	}
+	fwd := readForwarded(r.RemoteAddr, r.Header, trusted, proto)
 	scrubHeaders(r.Header)
 
 	lw := &loggingWriter{ResponseWriter: w, door: h.doorName, stall: cfg.Server.StallTimeout}
@@ -55,7 +75,11 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := routes.CleanPath(r.URL.Path)
 
-	m := st.table.Match(h.door, r.Host, path)
+	host := r.Host
+	if h.fixedHost != "" {
+		host = h.fixedHost
+	}
+	m := st.table.Match(h.door, host, path)
 	if m.Route == nil {
 		writeNotFound(lw)
 		return
@@ -63,13 +87,30 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	routeName = m.Route.Name
 	dr := m.Route.Doors[h.door]
 
+	if h.door == routes.Tailnet {
+		// Identity comes only from WhoIs on this connection. No answer,
+		// no entry: the request is refused, never forwarded anonymously.
+		cw := auth.ConnWhoIsFrom(r.Context())
+		if cw == nil {
+			writePage(lw, http.StatusForbidden, whoIsFailedPage)
+			return
+		}
+		res, err := cw.Get(r.Context())
+		if err != nil {
+			h.g.log.Warn("tailnet identity unknown; request refused", "route", routeName, "client", fwd.client, "err", err)
+			writePage(lw, http.StatusForbidden, whoIsFailedPage)
+			return
+		}
+		id.Tailnet = st.admins.Peer(res)
+	}
+
 	switch st.policy.Decide(m.Access, id, dr.Groups) {
 	case auth.Allow:
 	case auth.NotFound:
 		writeNotFound(lw)
 		return
 	case auth.Deny:
-		writePage(lw, http.StatusForbidden, forbiddenPage(m.Route.Name, id.String()))
+		writePage(lw, http.StatusForbidden, forbiddenPage(m.Route.Name, id, cfg.Tailnet))
 		return
 	case auth.SignIn, auth.SignInUnavailable:
 		writePage(lw, http.StatusServiceUnavailable, signInUnavailablePage(m.Route.Name))
@@ -98,6 +139,15 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr["X-Forwarded-Proto"] = []string{fwd.proto}
 	hdr["X-Forwarded-Host"] = []string{r.Host}
+	if p := id.Tailnet; p != nil && p.Login != "" {
+		for _, name := range dr.IdentityHeaders {
+			v := p.Login
+			if name == "Tailscale-User-Name" || name == "Remote-Name" {
+				v = p.Name
+			}
+			hdr[name] = []string{v}
+		}
+	}
 
 	st.upstreams[m.Route].rp.ServeHTTP(lw, r)
 }

@@ -30,6 +30,7 @@ type state struct {
 	table     *routes.Table
 	upstreams map[*routes.Route]*upstream
 	policy    auth.Policy
+	admins    auth.AdminSet
 }
 
 type upstream struct {
@@ -67,6 +68,9 @@ func (g *Gateway) Swap(t *routes.Table) {
 	}
 	// Family sign-in is not built yet: family routes fail closed.
 	st.policy = auth.Policy{SignInReady: false}
+	if tc := t.Config.Tailnet; tc != nil {
+		st.admins = auth.NewAdminSet(tc.Admins, tc.AdminCapability)
+	}
 	g.state.Store(st)
 }
 

@@ -1,7 +1,11 @@
 package proxy
 
 import (
+	"strings"
+
 	"fmt"
+	"gatehouse/auth"
+	"gatehouse/routes"
 	"html"
 	"net/http"
 	"strconv"
@@ -50,14 +54,37 @@ func signInUnavailablePage(route string) []byte {
 		"<b>"+html.EscapeString(route)+"</b> needs you to sign in, and sign-in is not available right now. Try again later, or ask the person who runs this server.")
 }
 
-func forbiddenPage(route, who string) []byte {
-	if who == "" {
-		who = "an unknown identity"
+func forbiddenPage(route string, id auth.Identity, tc *routes.TailnetConfig) []byte {
+	who := "an unknown identity"
+	if p := id.Tailnet; p != nil {
+		switch {
+		case p.Login != "":
+			who = p.Login + " on the device " + p.Name
+		case len(p.Tags) > 0:
+			who = "the tagged device " + p.Name + " (" + strings.Join(p.Tags, ", ") + ")"
+		default:
+			who = "the device " + p.Name
+		}
+		if p.Shared {
+			who += ", shared in from another tailnet"
+		}
+	} else if id.Family != nil {
+		who = id.Family.Email
+	}
+	how := "Ask the administrator to add you if you need it."
+	if id.Tailnet != nil {
+		how = "Only administrators may open it. To get access, the administrator adds your login (or your device's tag) to tailnet.admins in routes.hcl"
+		if tc != nil && tc.AdminCapability != "" {
+			how += ", or grants you the capability <code>" + html.EscapeString(tc.AdminCapability) + "</code> with <code>{\"role\": \"admin\"}</code> in the tailnet policy file"
+		}
+		how += ". Tagged devices and devices shared from other tailnets are not members; they get in only by a tag listed in tailnet.admins."
 	}
 	return page(http.StatusForbidden, "Not allowed",
-		"You are signed in as <b>"+html.EscapeString(who)+"</b>, which may not open <b>"+html.EscapeString(route)+
-			"</b>. Ask the administrator to add you if you need it.")
+		"You are seen as <b>"+html.EscapeString(who)+"</b>, which may not open <b>"+html.EscapeString(route)+"</b>. "+how)
 }
+
+var whoIsFailedPage = page(http.StatusForbidden, "Not allowed",
+	"gatehouse could not tell which tailnet device this request came from, so it was refused. Reconnect to the tailnet and try again.")
 
 func tooLargePage(route string, limit int64, door string) []byte {
 	msg := "The upload to <b>" + html.EscapeString(route) + "</b> is larger than the " + humanBytes(limit) + " it accepts."

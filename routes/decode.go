@@ -30,8 +30,9 @@ var (
 		{Name: "stall_timeout"}, {Name: "upstream_idle_timeout"}, {Name: "shutdown_timeout"},
 	}}
 	tailnetSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "hostname"}, {Name: "state_dir"}, {Name: "auth_key_file"}, {Name: "control_url"},
-		{Name: "ephemeral"}, {Name: "tags"}, {Name: "admins"},
+		{Name: "hostname"}, {Name: "state_dir"}, {Name: "auth_key_file"}, {Name: "client_secret_file"},
+		{Name: "control_url"}, {Name: "ephemeral"}, {Name: "tags"}, {Name: "admins"},
+		{Name: "admin_capability"}, {Name: "log_upload"}, {Name: "verbose"},
 	}}
 	oidcSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "issuer", Required: true}, {Name: "client_id", Required: true},
@@ -52,6 +53,9 @@ var (
 	}
 	doorSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "host"}, {Name: "access", Required: true}, {Name: "groups"},
+	}}
+	tailnetDoorSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "host"}, {Name: "access", Required: true}, {Name: "node"}, {Name: "identity_headers"},
 	}}
 	pathSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "tailnet"}, {Name: "cloudflare"}},

@@ -112,14 +112,18 @@ type ServerConfig struct {
 
 // TailnetConfig is the embedded Tailscale node.
 type TailnetConfig struct {
-	Hostname    string
-	StateDir    string
-	AuthKeyFile string
-	ControlURL  string
-	Ephemeral   bool
-	Tags        []string
-	Admins      []string
-	Range       hcl.Range
+	Hostname         string
+	StateDir         string // absolute: relative paths are taken from the config file's directory
+	AuthKeyFile      string
+	ClientSecretFile string
+	ControlURL       string
+	Ephemeral        bool
+	Tags             []string
+	Admins           []string
+	AdminCapability  string
+	LogUpload        bool // upload tailscaled logs to Tailscale's log service
+	Verbose          bool // tsnet's own logs at info instead of debug
+	Range            hcl.Range
 }
 
 // OIDCConfig is the family sign-in provider.
@@ -159,7 +163,13 @@ type DoorRule struct {
 	Host   string // lower-case, fully qualified for cloudflare; node name for tailnet
 	Access Access
 	Groups []string // family: OIDC groups of which the user needs one
-	Range  hcl.Range
+	// Node (tailnet): the route gets a tailnet node of its own named Host,
+	// with its own MagicDNS name and certificate.
+	Node bool
+	// IdentityHeaders (tailnet) are sent to the backend with the peer's
+	// identity, after any client-sent copies are removed.
+	IdentityHeaders []string
+	Range           hcl.Range
 }
 
 // PathRule refines a route's access below a path prefix.
@@ -182,4 +192,14 @@ type Route struct {
 	Limit            *Limit
 	MaxBody          int64 // 0: unlimited
 	Range            hcl.Range
+}
+
+// IdentityHeaderNames are the headers a tailnet route may ask gatehouse to
+// send its backend with the peer's identity.
+var IdentityHeaderNames = map[string]bool{
+	"Tailscale-User-Login": true,
+	"Tailscale-User-Name":  true,
+	"Remote-User":          true,
+	"Remote-Name":          true,
+	"X-Forwarded-User":     true,
 }

@@ -3,10 +3,12 @@ package routes
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,6 +76,16 @@ func (d *decoder) file(body hcl.Body, filename string) *Config {
 	cfg.Cloudflare = d.cloudflare(d.single(c.Blocks, "cloudflare", "The file"))
 	cfg.Server = d.server(d.single(c.Blocks, "server", "The file"))
 	cfg.Tailnet = d.tailnet(d.single(c.Blocks, "tailnet", "The file"))
+	if t := cfg.Tailnet; t != nil {
+		// Relative paths are relative to routes.hcl, not to wherever the
+		// gateway happened to be started.
+		base := filepath.Dir(filename)
+		for _, p := range []*string{&t.StateDir, &t.AuthKeyFile, &t.ClientSecretFile} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(base, *p)
+			}
+		}
+	}
 	cfg.OIDC = d.oidc(d.single(c.Blocks, "oidc", "The file"))
 	cfg.Limit = d.limit(d.single(c.Blocks, "limit", "The file"))
 	if mb := d.single(c.Blocks, "metrics", "The file"); mb != nil {
@@ -187,9 +199,15 @@ func (d *decoder) tailnet(b *hcl.Block) *TailnetConfig {
 	if s, _, ok := d.str(c.Attributes, "state_dir"); ok {
 		t.StateDir = s
 	}
-	if s, _, ok := d.str(c.Attributes, "auth_key_file"); ok {
-		t.AuthKeyFile = s
+	t.AuthKeyFile, _, _ = d.str(c.Attributes, "auth_key_file")
+	t.ClientSecretFile, _, _ = d.str(c.Attributes, "client_secret_file")
+	if t.AuthKeyFile != "" && t.ClientSecretFile != "" {
+		d.errorf(b.DefRange, "Two ways to join the tailnet",
+			"set auth_key_file or client_secret_file, not both.")
 	}
+	t.AdminCapability, _, _ = d.str(c.Attributes, "admin_capability")
+	t.LogUpload = d.boolean(c.Attributes, "log_upload")
+	t.Verbose = d.boolean(c.Attributes, "verbose")
 	if s, rng, ok := d.str(c.Attributes, "control_url"); ok {
 		if u, err := url.Parse(s); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			d.errorf(rng, "Invalid control_url", `control_url must be an http(s) URL like "https://headscale.example.com", not %q.`, s)
@@ -207,6 +225,10 @@ func (d *decoder) tailnet(b *hcl.Block) *TailnetConfig {
 	}
 	if admins, _, ok := d.strList(c.Attributes, "admins"); ok {
 		t.Admins = admins
+	}
+	if t.ClientSecretFile != "" && len(t.Tags) == 0 {
+		d.errorf(b.DefRange, "OAuth client without tags",
+			`nodes joining with an OAuth client secret must advertise tags, e.g. tags = ["tag:gatehouse"].`)
 	}
 	return t
 }
@@ -378,8 +400,12 @@ func (d *decoder) checkDoorAccess(door Door, a Access, rng hcl.Range, cfg *Confi
 }
 
 func (d *decoder) doorRule(r *Route, door Door, b *hcl.Block, cfg *Config) *DoorRule {
-	c := d.content(b.Body, doorSchema)
-	dr := &DoorRule{Range: b.DefRange}
+	schema := doorSchema
+	if door == Tailnet {
+		schema = tailnetDoorSchema
+	}
+	c := d.content(b.Body, schema)
+	dr := &DoorRule{Range: b.DefRange, Node: door == Tailnet}
 	if c == nil {
 		return dr
 	}
@@ -411,6 +437,18 @@ func (d *decoder) doorRule(r *Route, door Door, b *hcl.Block, cfg *Config) *Door
 			d.errorf(rng, "Invalid host", "%q is not a hostname; write a name like \"photos\" or \"photos.example.com\".", host)
 		}
 		dr.Host = host
+	}
+	if _, ok := c.Attributes["node"]; ok {
+		dr.Node = d.boolean(c.Attributes, "node")
+	}
+	if hs, rng, ok := d.strList(c.Attributes, "identity_headers"); ok {
+		for _, h := range hs {
+			if !IdentityHeaderNames[http.CanonicalHeaderKey(h)] {
+				d.errorf(rng, "Unknown identity header",
+					"%q is not an identity header gatehouse sends; use any of Tailscale-User-Login, Tailscale-User-Name, Remote-User, Remote-Name, X-Forwarded-User.", h)
+			}
+			dr.IdentityHeaders = append(dr.IdentityHeaders, http.CanonicalHeaderKey(h))
+		}
 	}
 	if g, rng, ok := d.strList(c.Attributes, "groups"); ok {
 		if dr.Access != Family {
@@ -517,9 +555,20 @@ func (d *decoder) crossChecks(cfg *Config) {
 		d.warnf(cfg.OIDC.Range, "Family sign-in not built yet",
 			"this build of gatehouse reads the oidc block but cannot sign anyone in yet; family routes answer 503 until it can.")
 	}
-	if cfg.Tailnet != nil {
-		d.warnf(cfg.Tailnet.Range, "Tailnet door not built yet",
-			"this build of gatehouse reads the tailnet block but does not start a Tailscale node yet; tailnet routes are unreachable.")
+	tailnetRoutes := 0
+	for _, r := range cfg.Routes {
+		if r.Doors[Tailnet] != nil {
+			tailnetRoutes++
+			if cfg.Tailnet != nil && r.Doors[Tailnet].Node && r.Doors[Tailnet].Host == cfg.Tailnet.Hostname {
+				d.errorf(r.Doors[Tailnet].Range, "Node name taken",
+					"route %q would get a tailnet node named %q, which is the shared node's hostname; set host in its tailnet block or change tailnet.hostname.",
+					r.Name, cfg.Tailnet.Hostname)
+			}
+		}
+	}
+	if tailnetRoutes > 0 && cfg.Tailnet == nil {
+		d.warnf(cfg.Routes[0].Range, "Tailnet routes without a tailnet block",
+			"%d routes have a tailnet door but there is no top-level tailnet block, so the tailnet door is off.", tailnetRoutes)
 	}
 	lims := []*Limit{cfg.Limit}
 	for _, r := range cfg.Routes {

@@ -1,0 +1,497 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tailscale.com/ipn/ipnlocal"
+	"tailscale.com/net/netns"
+	"tailscale.com/tailcfg"
+	"tailscale.com/tsnet"
+	"tailscale.com/tstest/integration"
+	"tailscale.com/tstest/integration/testcontrol"
+	"tailscale.com/types/logger"
+
+	"gatehouse/routes"
+	"gatehouse/tailnet"
+)
+
+const magicDNS = "tail-scale.ts.net"
+
+// startControl runs an in-process control server with DERP and STUN on
+// loopback: the whole tailnet lives inside the test process.
+func startControl(t *testing.T) *testcontrol.Server {
+	t.Helper()
+	netns.SetEnabled(false)
+	t.Cleanup(func() { netns.SetEnabled(true) })
+	derpMap := integration.RunDERPAndSTUN(t, logger.Discard, "127.0.0.1")
+	control := &testcontrol.Server{
+		DERPMap:        derpMap,
+		DNSConfig:      &tailcfg.DNSConfig{Proxied: true},
+		MagicDNSDomain: magicDNS,
+		TagOwners:      map[string][]string{"tag:admin-laptop": nil, "tag:server": nil},
+		Logf:           logger.Discard,
+	}
+	control.HTTPTestServer = httptest.NewUnstartedServer(control)
+	control.HTTPTestServer.Start()
+	t.Cleanup(control.HTTPTestServer.Close)
+	return control
+}
+
+// certIssuer stands in for Let's Encrypt: tailscaled asks it for the
+// node's certificate.
+type certIssuer struct {
+	mu    sync.Mutex
+	certs map[string]ipnlocal.TLSCertKeyPair
+	root  *x509.Certificate
+	key   *ecdsa.PrivateKey
+	fail  bool
+	calls int
+}
+
+func newCertIssuer(t *testing.T) *certIssuer {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test root"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := x509.ParseCertificate(der)
+	return &certIssuer{certs: map[string]ipnlocal.TLSCertKeyPair{}, root: root, key: key}
+}
+
+func (ci *certIssuer) getCert(hostname string) (*ipnlocal.TLSCertKeyPair, error) {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	ci.calls++
+	if ci.fail {
+		return nil, errors.New("issuer unavailable")
+	}
+	if c, ok := ci.certs[hostname]; ok {
+		return &c, nil
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), DNSNames: []string{hostname},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ci.root, &key.PublicKey, ci.key)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	c := ipnlocal.TLSCertKeyPair{
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	}
+	ci.certs[hostname] = c
+	return &c, nil
+}
+
+func (ci *certIssuer) setFail(v bool) {
+	ci.mu.Lock()
+	ci.fail = v
+	ci.mu.Unlock()
+}
+
+func (ci *certIssuer) pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ci.root)
+	return p
+}
+
+// peer is a client device on the tailnet.
+type peer struct {
+	s     *tsnet.Server
+	login string
+	http  *http.Client
+}
+
+func startPeer(t *testing.T, ctx context.Context, controlURL, name string, tags []string, roots *x509.CertPool) *peer {
+	t.Helper()
+	s := &tsnet.Server{
+		Dir: filepath.Join(t.TempDir(), name), Hostname: name, ControlURL: controlURL,
+		Ephemeral: true, AdvertiseTags: tags, AuthKey: "test-key", Logf: logger.Discard, UserLogf: logger.Discard,
+	}
+	t.Cleanup(func() { s.Close() })
+	st, err := s.Up(ctx)
+	if err != nil {
+		t.Fatalf("peer %s: %v", name, err)
+	}
+	p := &peer{s: s}
+	if u, ok := st.User[st.Self.UserID]; ok {
+		p.login = u.LoginName
+	}
+	p.http = &http.Client{
+		Transport: &http.Transport{
+			DialContext:       s.Dial,
+			TLSClientConfig:   &tls.Config{RootCAs: roots},
+			DisableKeepAlives: true, // every request is a new connection and a new WhoIs
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return p
+}
+
+type answer struct {
+	status int
+	body   string
+	header http.Header
+}
+
+// get asks until the tailnet has settled (a new node takes a moment to be
+// reachable), then returns the first real answer.
+func (p *peer) get(t *testing.T, url string, hdr ...string) answer {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second) // hang guard
+	for {
+		req, _ := http.NewRequest("GET", url, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		resp, err := p.http.Do(req.WithContext(ctx))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			cancel()
+			return answer{resp.StatusCode, string(b), resp.Header}
+		}
+		cancel()
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// identityBackend reports the identity headers it received.
+func identityBackend(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := map[string]string{"route": name, "path": r.URL.Path}
+		for k, v := range r.Header {
+			lk := strings.ToLower(k)
+			if strings.HasPrefix(lk, "tailscale") || strings.HasPrefix(lk, "remote") || strings.HasPrefix(lk, "x-forwarded-user") {
+				got[k] = strings.Join(v, ",")
+			}
+		}
+		json.NewEncoder(w).Encode(got)
+	})
+}
+
+func tailnetConfig(controlURL, stateDir, keyFile string, admins []string, routesHCL string) string {
+	q := func(ss []string) string {
+		b, _ := json.Marshal(ss)
+		return string(b)
+	}
+	return fmt.Sprintf(`domain = "example.com"
+cloudflare {
+  listen = "127.0.0.1:1"
+}
+tailnet {
+  hostname         = "gatehouse"
+  state_dir        = %q
+  auth_key_file    = %q
+  control_url      = %q
+  admins           = %s
+  admin_capability = "example.com/cap/gatehouse"
+}
+%s`, stateDir, keyFile, controlURL, q(admins), routesHCL)
+}
+
+func tailnetRoute(name, backend, access string, extra string) string {
+	return fmt.Sprintf(`
+route %q {
+  backend = %q
+  tailnet {
+    access = %q
+    %s
+  }
+}
+`, name, backend, access, extra)
+}
+
+type tailnetGateway struct {
+	*runningGateway
+	nodes  *tailnet.Nodes
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startTailnetGateway(t *testing.T, configPath string, issuer *certIssuer) *tailnetGateway {
+	t.Helper()
+	cfg, _, diags := routes.Load(configPath)
+	if cfg == nil {
+		t.Fatalf("config: %v", diags)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &tailnetGateway{runningGateway: &runningGateway{
+		addr: ln.Addr().String(), reloads: make(chan error, 16), reloadCh: make(chan struct{}, 1),
+	}, done: make(chan error, 1)}
+	nodesCh := make(chan *tailnet.Nodes, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	go func() {
+		g.done <- serve(ctx, serveOptions{
+			configPath: configPath, config: cfg, cloudflareListener: ln,
+			log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+			reload:   g.reloadCh,
+			watch:    true,
+			reloaded: func(err error) { g.reloads <- err },
+			tailnetStarted: func(name string, s *tsnet.Server) {
+				tsnet.TestHooks.LocalBackend(s).ForTest().ConfigureCerts(issuer.getCert)
+			},
+			nodes: func(n *tailnet.Nodes) { nodesCh <- n },
+		})
+	}()
+	select {
+	case g.nodes = <-nodesCh:
+	case err := <-g.done:
+		t.Fatalf("serve: %v", err)
+	}
+	t.Cleanup(g.stop)
+	return g
+}
+
+func (g *tailnetGateway) stop() {
+	if g.cancel != nil {
+		g.cancel()
+		<-g.done
+		g.cancel = nil
+	}
+}
+
+// The tailnet door, end to end over real WireGuard and real TLS: admins by
+// login, tag and grant reach an admin route; another user gets a 403 there
+// and a 200 on a members route; spoofed identity headers change nothing;
+// the admin route does not exist on the Cloudflare door; a per-route node
+// goes away with its route.
+func TestTailnetDoor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts several tailnet nodes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	control := startControl(t)
+	controlURL := control.HTTPTestServer.URL
+	issuer := newCertIssuer(t)
+
+	admin := startPeer(t, ctx, controlURL, "laptop", nil, issuer.pool())
+	family := startPeer(t, ctx, controlURL, "phone", nil, issuer.pool())
+	tagged := startPeer(t, ctx, controlURL, "admin-box", []string{"tag:admin-laptop"}, issuer.pool())
+	server := startPeer(t, ctx, controlURL, "nas", []string{"tag:server"}, issuer.pool())
+	if admin.login == "" || family.login == "" || admin.login == family.login {
+		t.Fatalf("testcontrol users: admin %q, family %q", admin.login, family.login)
+	}
+
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "authkey")
+	os.WriteFile(keyFile, []byte("tskey-test\n"), 0o600)
+	radarr := startBackend(t, identityBackend("radarr"))
+	radicale := startBackend(t, identityBackend("radicale"))
+	routesHCL := tailnetRoute("radarr", radarr, "admin", "") +
+		tailnetRoute("radicale", radicale, "members", `identity_headers = ["Tailscale-User-Login", "Remote-User"]`)
+	config := filepath.Join(dir, "routes.hcl")
+	writeFile(t, config, tailnetConfig(controlURL, filepath.Join(dir, "state"), keyFile,
+		[]string{admin.login, "tag:admin-laptop"}, routesHCL))
+	gw := startTailnetGateway(t, config, issuer)
+
+	radarrURL := "https://radarr." + magicDNS + "/movies"
+	radicaleURL := "https://radicale." + magicDNS + "/cal"
+
+	t.Run("admin by login", func(t *testing.T) {
+		a := admin.get(t, radarrURL)
+		if a.status != 200 || !strings.Contains(a.body, `"route":"radarr"`) {
+			t.Fatalf("admin on radarr: %d %s", a.status, a.body)
+		}
+	})
+	t.Run("admin by tag", func(t *testing.T) {
+		if a := tagged.get(t, radarrURL); a.status != 200 {
+			t.Fatalf("tag:admin-laptop on radarr: %d %s", a.status, a.body)
+		}
+	})
+	t.Run("other user", func(t *testing.T) {
+		a := family.get(t, radarrURL, "Tailscale-User-Login", admin.login, "Tailscale_User_Login", admin.login, "Remote-User", admin.login)
+		if a.status != 403 || !strings.Contains(a.body, family.login) {
+			t.Fatalf("family on radarr: %d %s (want 403 naming %s)", a.status, a.body, family.login)
+		}
+		if !strings.Contains(a.body, "tailnet.admins") {
+			t.Errorf("403 page does not say how to get access: %s", a.body)
+		}
+		m := family.get(t, radicaleURL, "Tailscale-User-Login", admin.login, "Remote_User", admin.login)
+		if m.status != 200 {
+			t.Fatalf("family on members route: %d %s", m.status, m.body)
+		}
+		var got map[string]string
+		json.Unmarshal([]byte(m.body), &got)
+		if got["Tailscale-User-Login"] != family.login || got["Remote-User"] != family.login || got["Remote_user"] != "" {
+			t.Fatalf("identity headers at the backend: %v (want %s, spoofed copies gone)", got, family.login)
+		}
+	})
+	t.Run("tagged server is not a member", func(t *testing.T) {
+		if a := server.get(t, radicaleURL); a.status != 403 {
+			t.Fatalf("tag:server on members route: %d %s", a.status, a.body)
+		}
+	})
+	t.Run("grant", func(t *testing.T) {
+		control.SetGlobalAppCaps(tailcfg.PeerCapMap{
+			"example.com/cap/gatehouse": []tailcfg.RawMessage{`{"role":"admin"}`},
+		})
+		defer control.SetGlobalAppCaps(nil)
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			a := family.get(t, radarrURL)
+			if a.status == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("granted capability never admitted the user: %d", a.status)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	t.Run("plain http redirects", func(t *testing.T) {
+		a := admin.get(t, "http://radarr."+magicDNS+"/x?y=1")
+		if a.status != http.StatusPermanentRedirect || a.header.Get("Location") != "https://radarr."+magicDNS+"/x?y=1" {
+			t.Fatalf("http: %d %v", a.status, a.header)
+		}
+	})
+	t.Run("not through cloudflare", func(t *testing.T) {
+		c := &http.Client{}
+		_, unknown := get(t, c, gw.addr, "nothing.example.com", "/")
+		for _, host := range []string{"radarr.example.com", "radarr", "radarr." + magicDNS} {
+			st, body := get(t, c, gw.addr, host, "/movies")
+			if st != 404 || body != unknown {
+				t.Errorf("%s through the cloudflare door: %d, same 404 as unknown host: %v", host, st, body == unknown)
+			}
+		}
+	})
+	t.Run("route removed stops its node", func(t *testing.T) {
+		if !slices.Contains(gw.nodes.Running(), "radarr") {
+			t.Fatalf("nodes before: %v", gw.nodes.Running())
+		}
+		writeFile(t, config, tailnetConfig(controlURL, filepath.Join(dir, "state"), keyFile,
+			[]string{admin.login}, tailnetRoute("radicale", radicale, "members", "")))
+		if err := gw.waitReload(t); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(gw.nodes.Running(), "radarr") {
+			t.Fatalf("radarr node still running: %v", gw.nodes.Running())
+		}
+		if a := admin.get(t, radicaleURL); a.status != 200 {
+			t.Fatalf("radicale after radarr's removal: %d", a.status)
+		}
+		// The node is gone from the tailnet: nothing answers its name.
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", radarrURL, nil)
+		if resp, err := admin.http.Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("radarr still answers after its route was removed: %d", resp.StatusCode)
+		}
+	})
+	t.Run("certificate from the state directory after restart", func(t *testing.T) {
+		gw.stop()
+		issuer.setFail(true) // tailscaled cannot get a certificate now
+		issuer.mu.Lock()
+		callsBefore := issuer.calls
+		issuer.mu.Unlock()
+		startTailnetGateway(t, config, issuer)
+		a := admin.get(t, radicaleURL)
+		if a.status != 200 {
+			t.Fatalf("radicale after restart with the issuer down: %d %s", a.status, a.body)
+		}
+		issuer.mu.Lock()
+		defer issuer.mu.Unlock()
+		if issuer.calls != callsBefore {
+			t.Fatalf("the restarted node asked for a certificate (%d calls) instead of using the stored one", issuer.calls-callsBefore)
+		}
+		stored, err := filepath.Glob(filepath.Join(dir, "state", "radicale", "certs", "tailnet", "*.crt"))
+		if err != nil || len(stored) != 1 {
+			t.Fatalf("stored certificate: %v %v", stored, err)
+		}
+		pemBytes, _ := os.ReadFile(stored[0])
+		if !bytes.Contains(pemBytes, []byte("BEGIN CERTIFICATE")) {
+			t.Fatalf("stored certificate is not PEM")
+		}
+	})
+}
+
+// With the control server unreachable, the tailnet door keeps retrying in
+// the background and the Cloudflare door serves.
+func TestCloudflareDoorServesWhileControlIsDown(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + dead.Addr().String()
+	dead.Close() // nothing listens here any more
+
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "authkey")
+	os.WriteFile(keyFile, []byte("tskey-test\n"), 0o600)
+	app := startBackend(t, &reloadBackend{name: "app", release: make(chan struct{})})
+	config := filepath.Join(dir, "routes.hcl")
+	writeFile(t, config, tailnetConfig(deadURL, filepath.Join(dir, "state"), keyFile, nil,
+		tailnetRoute("radarr", app, "admin", "")+appRoute("app", app)))
+	gw := startTailnetGateway(t, config, newCertIssuer(t))
+	if st, body := get(t, &http.Client{}, gw.addr, "app.example.com", "/"); st != 200 || body != "app" {
+		t.Fatalf("cloudflare door with the tailnet down: %d %q", st, body)
+	}
+	if !slices.Contains(gw.nodes.Running(), "radarr") {
+		t.Fatalf("per-route node not kept for retry: %v", gw.nodes.Running())
+	}
+}
+
+// Without a key or saved state the tailnet door stays off and says how to
+// turn it on.
+func TestTailnetOffWithoutKey(t *testing.T) {
+	cfg := &routes.TailnetConfig{Hostname: "gatehouse", StateDir: t.TempDir()}
+	t.Setenv("TS_AUTHKEY", "")
+	t.Setenv("TS_AUTH_KEY", "")
+	ok, why := tailnet.Enabled(cfg)
+	if ok || !strings.Contains(why, "auth_key_file") {
+		t.Fatalf("Enabled = %v, %q", ok, why)
+	}
+	os.MkdirAll(filepath.Join(cfg.StateDir, "gatehouse"), 0o700)
+	os.WriteFile(filepath.Join(cfg.StateDir, "gatehouse", "tailscaled.state"), []byte("{}"), 0o600)
+	if ok, _ := tailnet.Enabled(cfg); !ok {
+		t.Fatal("saved state does not enable the tailnet door")
+	}
+}
