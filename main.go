@@ -44,6 +44,7 @@ Usage:
   gatehouse [run] [-config routes.hcl]   serve (the default command)
   gatehouse check [-config routes.hcl]   validate the file, print every problem
   gatehouse routes [-config routes.hcl]  print who can reach what, through which door
+  gatehouse login [-config routes.hcl]   join the tailnet without an auth key (prints login URLs)
   gatehouse version                      print the version
 
 A running gateway re-reads the file when it changes or on SIGHUP, and keeps
@@ -78,7 +79,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		fs.Usage()
 		return 0
-	case "run", "check", "routes":
+	case "run", "check", "routes", "login":
 	default:
 		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n", cmd)
 		fs.Usage()
@@ -105,6 +106,22 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	case "check":
 		routes.WriteDiagnostics(stderr, diags, file)
 		fmt.Fprintln(stdout, routes.Summary(cfg))
+		return 0
+	case "login":
+		if cfg.Tailnet == nil {
+			fmt.Fprintf(stderr, "gatehouse login: %s has no tailnet block\n", *config)
+			return 1
+		}
+		if !cfg.Tailnet.LogUpload {
+			envknob.SetNoLogsNoSupport()
+			logtail.Disable()
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := tailnet.Login(ctx, cfg.Tailnet, routes.Compile(cfg), stdout); err != nil {
+			fmt.Fprintln(stderr, "gatehouse login:", err)
+			return 1
+		}
 		return 0
 	case "routes":
 		if err := routes.WriteMatrix(stdout, cfg); err != nil {

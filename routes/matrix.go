@@ -23,7 +23,11 @@ func WriteMatrix(w io.Writer, cfg *Config) error {
 			}
 			host := dr.Host
 			if door == Tailnet {
-				host += ".<tailnet>"
+				if dr.Node {
+					host += ".<tailnet>" // a node of its own
+				} else if cfg.Tailnet != nil {
+					host += " (Host on " + cfg.Tailnet.Hostname + ")"
+				}
 			}
 			cell := host + " " + dr.Access.String()
 			if len(dr.Groups) > 0 {
