@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"gatehouse/auth"
@@ -75,6 +76,18 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := routes.CleanPath(r.URL.Path)
 
+	var signIn SignIn
+	if h.door == routes.Cloudflare {
+		if p := h.g.signIn.Load(); p != nil {
+			signIn = *p
+		}
+	}
+	if signIn != nil && strings.HasPrefix(path, "/.gatehouse/") && familyHost(st.table, r.Host) {
+		if signIn.ServeGatehouse(lw, r) {
+			return
+		}
+	}
+
 	host := r.Host
 	if h.fixedHost != "" {
 		host = h.fixedHost
@@ -104,7 +117,15 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id.Tailnet = st.admins.Peer(res)
 	}
 
-	switch st.policy.Decide(m.Access, id, dr.Groups) {
+	policy := st.policy
+	if m.Access == routes.Family && signIn != nil {
+		policy.SignInReady = signIn.Ready()
+		if policy.SignInReady {
+			id.Family = signIn.Session(r)
+		}
+	}
+
+	switch policy.Decide(m.Access, id, dr.Groups) {
 	case auth.Allow:
 	case auth.NotFound:
 		writeNotFound(lw)
@@ -112,7 +133,14 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case auth.Deny:
 		writePage(lw, http.StatusForbidden, forbiddenPage(m.Route.Name, id, cfg.Tailnet))
 		return
-	case auth.SignIn, auth.SignInUnavailable:
+	case auth.SignIn:
+		if signIn != nil {
+			signIn.Begin(lw, r)
+			return
+		}
+		writePage(lw, http.StatusServiceUnavailable, signInUnavailablePage(m.Route.Name))
+		return
+	case auth.SignInUnavailable:
 		writePage(lw, http.StatusServiceUnavailable, signInUnavailablePage(m.Route.Name))
 		return
 	}
@@ -269,4 +297,15 @@ func (g *Gateway) logAccess(lw *loggingWriter, r *http.Request, route string, fw
 		attrs = append(attrs, "identity", who)
 	}
 	g.log.Info("request", attrs...)
+}
+
+// familyHost reports whether host is a Cloudflare host of some route
+// (gatehouse's own endpoints answer only on hosts in the table).
+func familyHost(t *routes.Table, host string) bool {
+	for _, r := range t.Routes() {
+		if dr := r.Doors[routes.Cloudflare]; dr != nil && dr.Host == routes.NormalizeHost(host) {
+			return true
+		}
+	}
+	return false
 }

@@ -24,6 +24,31 @@ type Gateway struct {
 	transport *http.Transport
 	log       *slog.Logger
 	accessLog bool
+	signIn    atomic.Pointer[SignIn]
+}
+
+// SignIn is family sign-in as the doors need it; the signin package
+// implements it. Without one, family routes fail closed with 503.
+type SignIn interface {
+	// Ready reports whether sign-in can work right now (provider reachable).
+	Ready() bool
+	// Session returns the verified family user of the request, or nil.
+	Session(r *http.Request) *auth.FamilyUser
+	// ServeGatehouse answers gatehouse's own endpoints under /.gatehouse/
+	// (callback, logout, back-channel logout) and reports whether it did.
+	ServeGatehouse(w http.ResponseWriter, r *http.Request) bool
+	// Begin answers a family request that has no session: a sign-in
+	// redirect for a browser navigation, 401 JSON for anything else.
+	Begin(w http.ResponseWriter, r *http.Request)
+}
+
+// SetSignIn installs family sign-in; nil removes it.
+func (g *Gateway) SetSignIn(s SignIn) {
+	if s == nil {
+		g.signIn.Store(nil)
+		return
+	}
+	g.signIn.Store(&s)
 }
 
 type state struct {
