@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,8 +27,12 @@ import (
 	"tailscale.com/logtail"
 	"tailscale.com/tsnet"
 
+	"gatehouse/metrics"
 	"gatehouse/proxy"
+	"gatehouse/ratelimit"
 	"gatehouse/routes"
+	"gatehouse/sdnotify"
+	"gatehouse/signin"
 	"gatehouse/tailnet"
 )
 
@@ -155,6 +160,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}()
 	err = serve(ctx, serveOptions{
 		configPath: *config, config: cfg, log: log, accessLog: *accessLog, reload: reload, watch: true,
+		notify: sdnotify.FromEnv(),
 	})
 	if err != nil {
 		log.Error("gatehouse stopped", "err", err)
@@ -211,13 +217,82 @@ type serveOptions struct {
 	tailnetStarted func(name string, s *tsnet.Server)
 	// nodes, if set, receives the running tailnet node set.
 	nodes func(*tailnet.Nodes)
+	// notify tells systemd about readiness, reloads, stopping and the
+	// watchdog (Type=notify); nil (tests) sends nothing.
+	notify *sdnotify.Notifier
+	// metricsListener, if set, serves metrics instead of metrics.listen.
+	metricsListener net.Listener
+	// metrics, if set, receives the gateway's metrics.
+	metrics func(*metrics.Metrics)
+	// oidcClient, if set, talks to the sign-in provider (tests trust
+	// their provider's certificate here).
+	oidcClient *http.Client
 }
 
 // serve runs the doors until ctx ends, then drains them.
 func serve(ctx context.Context, o serveOptions) error {
 	cfg := o.config
-	gw := proxy.New(routes.Compile(cfg), proxy.Options{Logger: o.log, AccessLog: o.accessLog})
+	maxClients := 100_000
+	if cfg.Limit != nil && cfg.Limit.MaxClients > 0 {
+		maxClients = cfg.Limit.MaxClients
+	}
+	limits := ratelimit.NewRegistry(maxClients)
+	mt := metrics.New(func() (int, uint64, uint64) {
+		st := limits.Store()
+		return st.Len(), st.Evictions(), st.Freed()
+	})
+	gw := proxy.New(routes.Compile(cfg), proxy.Options{Logger: o.log, AccessLog: o.accessLog, Limits: limits, Metrics: mt})
 	defer gw.Close()
+	// Family sign-in starts discovering its provider in the background:
+	// a provider that is down never delays the doors.
+	signIns := &signInSwitch{gw: gw, log: o.log, client: o.oidcClient}
+	signIns.update(cfg.OIDC)
+	defer signIns.close()
+	if o.metrics != nil {
+		o.metrics(mt)
+	}
+
+	// Idle clients are forgotten even when no new ones arrive.
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go func() {
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sweepCtx.Done():
+				return
+			case <-tick.C:
+				limits.Store().Sweep()
+			}
+		}
+	}()
+
+	// Metrics and the ban list live on a listener of their own, never
+	// behind a door.
+	if cfg.Metrics != nil || o.metricsListener != nil {
+		mln := o.metricsListener
+		if mln == nil {
+			var err error
+			if mln, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+				return fmt.Errorf("metrics listener: %w (change metrics.listen in %s)", err, o.configPath)
+			}
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", mt.Handler())
+		mux.HandleFunc("GET /bans", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			bans := limits.Bans(time.Now())
+			if bans == nil {
+				bans = []ratelimit.Ban{}
+			}
+			_ = json.NewEncoder(w).Encode(bans)
+		})
+		msrv := newServer(mux, cfg.Server, o.log)
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		o.log.Info("metrics listening", "listen", mln.Addr().String(), "paths", "/metrics /bans")
+	}
 
 	ln := o.cloudflareListener
 	if ln == nil {
@@ -233,6 +308,18 @@ func serve(ctx context.Context, o serveOptions) error {
 	o.log.Info("cloudflare door open", "listen", ln.Addr().String(), "routes", len(cfg.Routes))
 	if o.ready != nil {
 		o.ready(ln.Addr())
+	}
+	// systemd (Type=notify): ready once the Cloudflare door listens. The
+	// watchdog is fed until serve returns, so a long drain is not killed.
+	if err := o.notify.Ready(); err != nil {
+		o.log.Warn("cannot notify systemd", "err", err)
+	}
+	if wd, ok, err := sdnotify.WatchdogInterval(); err != nil {
+		o.log.Warn("systemd watchdog off", "err", err)
+	} else if ok {
+		wdCtx, stopWatchdog := context.WithCancel(context.Background())
+		defer stopWatchdog()
+		go o.notify.RunWatchdog(wdCtx, wd/2)
 	}
 
 	// The tailnet door starts in the background: a tailnet that cannot
@@ -261,9 +348,19 @@ func serve(ctx context.Context, o serveOptions) error {
 	doReload := func(why string) {
 		mu.Lock()
 		defer mu.Unlock()
+		_ = o.notify.Reloading()
+		defer func() { _ = o.notify.Ready() }() // also after a rejected file: the old table serves
 		t, err := reloadTable(gw, o.configPath, why, o.log)
 		if err == nil && nodes != nil {
 			nodes.Sync(t)
+		}
+		if err == nil {
+			signIns.update(t.Config.OIDC)
+		}
+		if err != nil {
+			mt.Reloads.WithLabelValues("rejected").Inc()
+		} else {
+			mt.Reloads.WithLabelValues("ok").Inc()
 		}
 		if o.reloaded != nil {
 			o.reloaded(err)
@@ -293,6 +390,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 
 	timeout := gw.Table().Config.Server.ShutdownTimeout
+	_ = o.notify.Stopping()
 	o.log.Info("draining", "timeout", timeout)
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -342,6 +440,54 @@ func tailnetIdentity(tc *routes.TailnetConfig) *routes.TailnetConfig {
 	c := *tc
 	c.Admins, c.AdminCapability, c.Range = nil, "", hcl.Range{}
 	return &c
+}
+
+// signInSwitch keeps family sign-in in step with the route table. It is
+// built from the oidc block at start and again on every good reload (which
+// also re-reads the client secret and cookie key files); the new one keeps
+// the old one's discovered provider and revocations when the provider is
+// the same, so a reload neither blips family routes to 503 nor brings a
+// logged-out session back. If it cannot be built (unreadable secret or key
+// file) the running one stays, or family routes fail closed with 503.
+type signInSwitch struct {
+	gw     *proxy.Gateway
+	log    *slog.Logger
+	client *http.Client
+	cur    *signin.SignIn
+}
+
+func (s *signInSwitch) update(cfg *routes.OIDCConfig) {
+	if cfg == nil {
+		if s.cur != nil {
+			s.gw.SetSignIn(nil)
+			s.cur.Close()
+			s.cur = nil
+			s.log.Info("family sign-in off: no oidc block; family routes answer 503")
+		}
+		return
+	}
+	next, err := signin.New(cfg, signin.Options{
+		Table: s.gw.Table, Log: s.log.With("part", "signin"), HTTPClient: s.client, Previous: s.cur,
+	})
+	if err != nil {
+		if s.cur != nil {
+			s.log.Error("family sign-in not updated; the running one stays", "err", err)
+		} else {
+			s.log.Error("family sign-in unavailable; family routes answer 503", "err", err)
+		}
+		return
+	}
+	s.gw.SetSignIn(next)
+	if s.cur != nil {
+		s.cur.Close()
+	}
+	s.cur = next
+}
+
+func (s *signInSwitch) close() {
+	if s.cur != nil {
+		s.cur.Close()
+	}
 }
 
 func newServer(h http.Handler, sc routes.ServerConfig, log *slog.Logger) *http.Server {

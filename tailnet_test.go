@@ -214,6 +214,9 @@ func identityBackend(name string) http.Handler {
 
 func tailnetConfig(controlURL, stateDir, keyFile string, admins []string, routesHCL string) string {
 	q := func(ss []string) string {
+		if ss == nil {
+			ss = []string{}
+		}
 		b, _ := json.Marshal(ss)
 		return string(b)
 	}

@@ -5,10 +5,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"gatehouse/auth"
+	"gatehouse/metrics"
+	"gatehouse/ratelimit"
 	"gatehouse/routes"
 )
 
@@ -63,10 +66,16 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lw := &loggingWriter{ResponseWriter: w, door: h.doorName, stall: cfg.Server.StallTimeout}
 	var routeName string
 	var id auth.Identity
-	if h.g.accessLog {
-		defer func() { h.g.logAccess(lw, r, routeName, fwd, id, start) }()
-	}
-	defer lw.finish()
+	defer func() {
+		lw.finish()
+		if mt := h.g.metrics; mt != nil {
+			mt.Requests.WithLabelValues(h.doorName, routeName, metrics.Code(lw.code())).Inc()
+			mt.Duration.WithLabelValues(h.doorName, routeName).Observe(time.Since(start).Seconds())
+		}
+		if h.g.accessLog {
+			h.g.logAccess(lw, r, routeName, fwd, id, start)
+		}
+	}()
 
 	// Decisions are made on the cleaned, decoded path, and the backend gets
 	// exactly that path: nothing decided on differs from what is served.
@@ -121,7 +130,7 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if m.Access == routes.Family && signIn != nil {
 		policy.SignInReady = signIn.Ready()
 		if policy.SignInReady {
-			id.Family = signIn.Session(r)
+			id.Family = signIn.Session(lw, r)
 		}
 	}
 
@@ -143,6 +152,46 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case auth.SignInUnavailable:
 		writePage(lw, http.StatusServiceUnavailable, signInUnavailablePage(m.Route.Name))
 		return
+	}
+
+	// Limits key on who is asking: a signed-in user or tailnet device
+	// when known, else the client address.
+	if rl := st.limits[m.Route]; rl.route != nil || rl.paths != nil {
+		key := ratelimit.ClientKey(limitIdentity(id), fwd.client)
+		now := time.Now()
+		for _, b := range rl.bans {
+			if banned, left := b.Banned(key, now); banned {
+				h.g.tooMany(lw, m.Route.Name, ratelimit.Verdict{Banned: true, RetryAfter: left})
+				return
+			}
+		}
+		pathLim := rl.paths[m.Rule]
+		if lim := rl.route; lim != nil {
+			v := lim.Allow(key, now)
+			if !v.OK {
+				h.g.tooMany(lw, m.Route.Name, v)
+				return
+			}
+			defer func() { lim.Done(key, v, lw.code(), time.Now()) }()
+		}
+		if pathLim != nil {
+			v := pathLim.Allow(key, now)
+			if !v.OK {
+				h.g.tooMany(lw, m.Route.Name, v)
+				return
+			}
+			defer func() {
+				if pathLim.Done(key, v, lw.code(), time.Now()) {
+					h.g.log.Warn("client banned after repeated login failures", "route", m.Route.Name, "client", key.String())
+					if h.g.limits != nil {
+						h.g.limits.BansTotal.Add(1)
+					}
+					if h.g.metrics != nil {
+						h.g.metrics.Bans.WithLabelValues(m.Route.Name).Inc()
+					}
+				}
+			}()
+		}
 	}
 
 	if max := m.Route.MaxBody; max > 0 {
@@ -175,6 +224,11 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			hdr[name] = []string{v}
 		}
+	}
+	if signIn != nil {
+		// The session cookie is the gateway's, on every route of the door
+		// (with cookie_domain it reaches app routes too): never forwarded.
+		signIn.StripCookies(hdr)
 	}
 
 	st.upstreams[m.Route].rp.ServeHTTP(lw, r)
@@ -263,6 +317,14 @@ func (w *loggingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (w *loggingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// code is the status sent, 499 when the client left before any.
+func (w *loggingWriter) code() int {
+	if w.status == 0 {
+		return 499
+	}
+	return w.status
+}
+
 // stallReader keeps a no-progress deadline on the request body: a stalled
 // upload is cut, a slow but steady one goes on for as long as it takes.
 type stallReader struct {
@@ -281,6 +343,36 @@ func (s *stallReader) Read(p []byte) (int, error) {
 		}
 	}
 	return s.ReadCloser.Read(p)
+}
+
+// limitIdentity names the client for rate limits when an identity is known.
+func limitIdentity(id auth.Identity) string {
+	switch {
+	case id.Family != nil && id.Family.Subject != "":
+		return "family:" + id.Family.Subject
+	case id.Tailnet != nil && id.Tailnet.Login != "":
+		return "tailnet:" + id.Tailnet.Login + "/" + id.Tailnet.Name
+	case id.Tailnet != nil:
+		return "tailnet:" + id.Tailnet.Name
+	}
+	return ""
+}
+
+func (g *Gateway) tooMany(w http.ResponseWriter, route string, v ratelimit.Verdict) {
+	secs := ratelimit.RetryAfterSeconds(v.RetryAfter)
+	reason := "rate"
+	body := tooManyPage
+	if v.Banned {
+		reason, body = "banned", bannedPage
+	}
+	if g.limits != nil {
+		g.limits.Rejected.Add(1)
+	}
+	if g.metrics != nil {
+		g.metrics.RateLimited.WithLabelValues(route, reason).Inc()
+	}
+	w.Header()["Retry-After"] = []string{strconv.Itoa(secs)}
+	writePage(w, http.StatusTooManyRequests, body)
 }
 
 func (g *Gateway) logAccess(lw *loggingWriter, r *http.Request, route string, fwd forwarded, id auth.Identity, start time.Time) {

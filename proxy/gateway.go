@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gatehouse/auth"
+	"gatehouse/metrics"
+	"gatehouse/ratelimit"
 	"gatehouse/routes"
 )
 
@@ -25,6 +27,8 @@ type Gateway struct {
 	log       *slog.Logger
 	accessLog bool
 	signIn    atomic.Pointer[SignIn]
+	limits    *ratelimit.Registry
+	metrics   *metrics.Metrics
 }
 
 // SignIn is family sign-in as the doors need it; the signin package
@@ -33,7 +37,12 @@ type SignIn interface {
 	// Ready reports whether sign-in can work right now (provider reachable).
 	Ready() bool
 	// Session returns the verified family user of the request, or nil.
-	Session(r *http.Request) *auth.FamilyUser
+	// It may set headers on w (a renewed or cleared session cookie) but
+	// never writes a status or body.
+	Session(w http.ResponseWriter, r *http.Request) *auth.FamilyUser
+	// StripCookies removes sign-in's own cookies from a request about to
+	// be forwarded: backends never see the gateway session.
+	StripCookies(h http.Header)
 	// ServeGatehouse answers gatehouse's own endpoints under /.gatehouse/
 	// (callback, logout, back-channel logout) and reports whether it did.
 	ServeGatehouse(w http.ResponseWriter, r *http.Request) bool
@@ -56,6 +65,15 @@ type state struct {
 	upstreams map[*routes.Route]*upstream
 	policy    auth.Policy
 	admins    auth.AdminSet
+	limits    map[*routes.Route]routeLimits
+}
+
+// routeLimits are the limiters of one route: the route's own, and per path
+// rule the nearest limiter at or above it.
+type routeLimits struct {
+	route *ratelimit.Limiter
+	paths map[*routes.PathRule]*ratelimit.Limiter
+	bans  []*ratelimit.Limiter // every limiter of the route with a ban rule
 }
 
 type upstream struct {
@@ -68,6 +86,10 @@ type Options struct {
 	Logger *slog.Logger
 	// AccessLog logs one line per request.
 	AccessLog bool
+	// Limits enforces routes.hcl's limit and ban blocks; nil: no limits.
+	Limits *ratelimit.Registry
+	// Metrics records requests; nil: none.
+	Metrics *metrics.Metrics
 }
 
 // New builds a Gateway serving t.
@@ -75,7 +97,7 @@ func New(t *routes.Table, opt Options) *Gateway {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	g := &Gateway{log: opt.Logger, accessLog: opt.AccessLog}
+	g := &Gateway{log: opt.Logger, accessLog: opt.AccessLog, limits: opt.Limits, metrics: opt.Metrics}
 	g.transport = g.newTransport(t.Config.Server)
 	g.Swap(t)
 	return g
@@ -95,6 +117,9 @@ func (g *Gateway) Swap(t *routes.Table) {
 	st.policy = auth.Policy{SignInReady: false}
 	if tc := t.Config.Tailnet; tc != nil {
 		st.admins = auth.NewAdminSet(tc.Admins, tc.AdminCapability)
+	}
+	if g.limits != nil {
+		st.limits = buildLimits(g.limits, t.Config)
 	}
 	g.state.Store(st)
 }
@@ -186,6 +211,9 @@ func (g *Gateway) newUpstream(r *routes.Route) *upstream {
 				w.WriteHeader(499)
 			default:
 				g.log.Warn("backend error", "route", r.Name, "err", err)
+				if g.metrics != nil {
+					g.metrics.UpstreamErrors.WithLabelValues(r.Name).Inc()
+				}
 				writePage(w, http.StatusBadGateway, badGatewayPage(r.Name))
 			}
 		},

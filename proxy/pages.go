@@ -106,3 +106,9 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+var tooManyPage = page(http.StatusTooManyRequests, "Slow down",
+	"Too many requests in a short time. Wait a moment and try again.")
+
+var bannedPage = page(http.StatusTooManyRequests, "Too many failed sign-ins",
+	"There were too many failed sign-in attempts from here. Wait a while (see Retry-After) and try again.")

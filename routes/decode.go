@@ -37,10 +37,17 @@ var (
 	oidcSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "issuer", Required: true}, {Name: "client_id", Required: true},
 		{Name: "client_secret_file", Required: true}, {Name: "scopes"}, {Name: "cookie_domain"},
+		{Name: "groups_from_id_token"}, {Name: "groups_from_access_token"},
+		{Name: "session_lifetime"}, {Name: "refresh_interval"}, {Name: "cookie_key_file"},
 	}}
 	metricsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen", Required: true}}}
 	limitSchema   = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "rate", Required: true}, {Name: "burst"},
+		{Name: "rate"}, {Name: "burst"}, {Name: "total_rate"}, {Name: "total_burst"},
+		{Name: "concurrent"}, {Name: "max_clients"},
+	}}
+	banSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "failures", Required: true}, {Name: "window", Required: true},
+		{Name: "ban_time", Required: true}, {Name: "statuses"},
 	}}
 	routeSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
@@ -59,7 +66,7 @@ var (
 	}}
 	pathSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "tailnet"}, {Name: "cloudflare"}},
-		Blocks:     []hcl.BlockHeaderSchema{{Type: "limit"}},
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "limit"}, {Type: "ban"}},
 	}
 )
 
@@ -113,6 +120,10 @@ func (d *decoder) value(attr *hcl.Attribute, want cty.Type, what string) (cty.Va
 		return cty.NilVal, false
 	}
 	if v.IsNull() {
+		// A null would otherwise pass as "not set", even for a required
+		// attribute such as backend.
+		d.errorf(attr.Expr.Range(), "Wrong type for "+attr.Name,
+			"%s must be %s, not null.", attr.Name, what)
 		return cty.NilVal, false
 	}
 	cv, err := convert.Convert(v, want)
@@ -120,6 +131,16 @@ func (d *decoder) value(attr *hcl.Attribute, want cty.Type, what string) (cty.Va
 		d.errorf(attr.Expr.Range(), "Wrong type for "+attr.Name,
 			"%s must be %s.", attr.Name, what)
 		return cty.NilVal, false
+	}
+	if cv.CanIterateElements() {
+		// A null element would panic in AsString or AsBigFloat.
+		for it := cv.ElementIterator(); it.Next(); {
+			if _, e := it.Element(); e.IsNull() {
+				d.errorf(attr.Expr.Range(), "Wrong type for "+attr.Name,
+					"%s must be %s, without nulls.", attr.Name, what)
+				return cty.NilVal, false
+			}
+		}
 	}
 	return cv, true
 }
@@ -235,42 +256,98 @@ func parseRate(s string) (float64, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-	if err != nil || f <= 0 || math.IsInf(f, 0) {
+	if err != nil || !(f > 0) || math.IsInf(f, 0) { // !(f > 0) also rejects NaN
 		return 0, fmt.Errorf("%q is not a positive number", num)
 	}
 	return f / per, nil
 }
 
+func (d *decoder) rateAttr(attrs hcl.Attributes, name string) float64 {
+	a, ok := attrs[name]
+	if !ok {
+		return 0
+	}
+	v, ok := d.value(a, cty.String, `a rate like "10/s" or "100/min"`)
+	if !ok {
+		return 0
+	}
+	r, err := parseRate(v.AsString())
+	if err != nil {
+		d.errorf(a.Expr.Range(), "Invalid rate", `%s %q: %v; write it like "10/s", "100/min" or "1000/h".`, name, v.AsString(), err)
+	}
+	return r
+}
+
+func (d *decoder) count(attrs hcl.Attributes, name string, lo, hi float64) int {
+	a, ok := attrs[name]
+	if !ok {
+		return 0
+	}
+	v, ok := d.value(a, cty.Number, "a whole number")
+	if !ok {
+		return 0
+	}
+	f, _ := v.AsBigFloat().Float64()
+	if f < lo || f > hi || f != math.Trunc(f) {
+		d.errorf(a.Expr.Range(), "Invalid "+name, "%s must be a whole number from %.0f to %.0f.", name, lo, hi)
+		return 0
+	}
+	return int(f)
+}
+
+// limit reads a limit block; top says whether it is the top-level one,
+// the only place max_clients belongs.
 func (d *decoder) limit(b *hcl.Block) *Limit {
 	if b == nil {
 		return nil
 	}
 	c := d.content(b.Body, limitSchema)
 	l := &Limit{Range: b.DefRange}
-	if a, ok := c.Attributes["rate"]; ok {
-		v, ok := d.value(a, cty.String, `a rate like "10/s" or "100/min"`)
-		if ok {
-			r, err := parseRate(v.AsString())
-			if err != nil {
-				d.errorf(a.Expr.Range(), "Invalid rate", `rate %q: %v; write it like "10/s", "100/min" or "1000/h".`, v.AsString(), err)
-			}
-			l.Rate = r
-		}
+	if c == nil {
+		return l
 	}
-	l.Burst = int(math.Ceil(l.Rate))
-	if a, ok := c.Attributes["burst"]; ok {
-		v, ok := d.value(a, cty.Number, "a whole number")
-		if ok {
-			bf, _ := v.AsBigFloat().Float64()
-			if bf < 1 || bf != math.Trunc(bf) || bf > 1e9 {
-				d.errorf(a.Expr.Range(), "Invalid burst", "burst must be a whole number of requests, at least 1.")
-			} else {
-				l.Burst = int(bf)
-			}
-		}
+	l.Rate = d.rateAttr(c.Attributes, "rate")
+	l.TotalRate = d.rateAttr(c.Attributes, "total_rate")
+	l.Burst = d.count(c.Attributes, "burst", 1, 1e9)
+	l.TotalBurst = d.count(c.Attributes, "total_burst", 1, 1e9)
+	l.Concurrent = d.count(c.Attributes, "concurrent", 1, 1e6)
+	l.MaxClients = d.count(c.Attributes, "max_clients", 64, 1e8)
+	if l.Rate == 0 && l.TotalRate == 0 && l.Concurrent == 0 && l.MaxClients == 0 && len(c.Attributes) == 0 {
+		d.errorf(b.DefRange, "Empty limit", "a limit block needs at least one of rate, total_rate or concurrent.")
 	}
-	if l.Burst < 1 {
-		l.Burst = 1
+	if l.Burst > 0 && l.Rate == 0 && len(c.Attributes) > 0 {
+		if _, ok := c.Attributes["rate"]; !ok {
+			d.errorf(c.Attributes["burst"].Expr.Range(), "Burst without rate", "burst sizes a per-client rate; set rate too.")
+		}
 	}
 	return l
+}
+
+func (d *decoder) ban(b *hcl.Block) *Ban {
+	if b == nil {
+		return nil
+	}
+	c := d.content(b.Body, banSchema)
+	bn := &Ban{Range: b.DefRange, Statuses: []int{401, 403}}
+	if c == nil {
+		return bn
+	}
+	bn.Failures = d.count(c.Attributes, "failures", 1, 1e6)
+	bn.Window = d.duration(c.Attributes, "window", 10*time.Minute)
+	bn.BanFor = d.duration(c.Attributes, "ban_time", time.Hour)
+	if a, ok := c.Attributes["statuses"]; ok {
+		v, ok := d.value(a, cty.List(cty.Number), "a list of HTTP status codes, like [401, 403]")
+		if ok {
+			bn.Statuses = nil
+			for _, e := range v.AsValueSlice() {
+				f, _ := e.AsBigFloat().Float64()
+				if f < 400 || f > 599 || f != math.Trunc(f) {
+					d.errorf(a.Expr.Range(), "Invalid status", "statuses are 4xx or 5xx response codes that mean a failed login, like 401.")
+					continue
+				}
+				bn.Statuses = append(bn.Statuses, int(f))
+			}
+		}
+	}
+	return bn
 }

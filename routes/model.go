@@ -126,14 +126,34 @@ type TailnetConfig struct {
 	Range            hcl.Range
 }
 
-// OIDCConfig is the family sign-in provider.
+// OIDCConfig is the family sign-in provider (Keycloak or any OpenID
+// Provider). The signin package implements it.
 type OIDCConfig struct {
 	Issuer           string
 	ClientID         string
-	ClientSecretFile string
+	ClientSecretFile string // absolute
 	Scopes           []string
-	CookieDomain     string
-	Range            hcl.Range
+	// CookieDomain, when set, is the parent domain the session cookie is
+	// scoped to, so one sign-in covers every family host under it; empty:
+	// one sign-in per host (host-only __Host- cookie).
+	CookieDomain      string
+	CookieDomainRange hcl.Range
+	// GroupsFromIDToken and GroupsFromAccessToken are dotted claim paths
+	// ("groups", "realm_access.roles", "resource_access.<client>.roles")
+	// whose string values are the user's groups, read from the ID token
+	// and from the (JWT) access token.
+	GroupsFromIDToken     []string
+	GroupsFromAccessToken []string
+	// SessionLifetime is the longest a gateway session lasts before the
+	// user signs in again.
+	SessionLifetime time.Duration
+	// RefreshInterval is how often a session is re-checked with the
+	// provider (refresh token grant): the bound within which a user
+	// disabled at the provider loses access.
+	RefreshInterval time.Duration
+	// CookieKeyFile holds the cookie keys (absolute); created if absent.
+	CookieKeyFile string
+	Range         hcl.Range
 }
 
 // MetricsConfig is the Prometheus listener, never reachable through a door.
@@ -142,11 +162,25 @@ type MetricsConfig struct {
 	ListenRange hcl.Range
 }
 
-// Limit is a token bucket: Rate requests per second with bursts of Burst.
+// Limit is a rate limit block. Unset fields (zero) inherit from the
+// enclosing limit: path → route → top level.
 type Limit struct {
-	Rate  float64
-	Burst int
-	Range hcl.Range
+	Rate       float64 // per client, requests per second
+	Burst      int     // per client
+	TotalRate  float64 // all clients of the route together
+	TotalBurst int
+	Concurrent int // requests one client may have running at once
+	MaxClients int // top level only: clients tracked before the oldest are evicted
+	Range      hcl.Range
+}
+
+// Ban bans a client from a route after repeated failures on a login path.
+type Ban struct {
+	Failures int
+	Window   time.Duration
+	BanFor   time.Duration
+	Statuses []int
+	Range    hcl.Range
 }
 
 // Backend is where a route's requests go.
@@ -179,6 +213,7 @@ type PathRule struct {
 	// Access per door; nil inherits the door's access.
 	Access [numDoors]*Access
 	Limit  *Limit
+	Ban    *Ban
 	Range  hcl.Range
 }
 
@@ -202,4 +237,22 @@ var IdentityHeaderNames = map[string]bool{
 	"Remote-User":          true,
 	"Remote-Name":          true,
 	"X-Forwarded-User":     true,
+}
+
+// UsesAccess reports whether a on door d applies anywhere in the route:
+// to the door as a whole or to one of its path rules.
+func (r *Route) UsesAccess(d Door, a Access) bool {
+	dr := r.Doors[d]
+	if dr == nil {
+		return false
+	}
+	if dr.Access == a {
+		return true
+	}
+	for _, p := range r.Paths {
+		if p.Access[d] != nil && *p.Access[d] == a {
+			return true
+		}
+	}
+	return false
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"golang.org/x/net/publicsuffix"
 )
 
 // DefaultCloudflareListen is the door cloudflared forwards to. Its port is
@@ -86,7 +87,7 @@ func (d *decoder) file(body hcl.Body, filename string) *Config {
 			}
 		}
 	}
-	cfg.OIDC = d.oidc(d.single(c.Blocks, "oidc", "The file"))
+	cfg.OIDC = d.oidc(d.single(c.Blocks, "oidc", "The file"), filename)
 	cfg.Limit = d.limit(d.single(c.Blocks, "limit", "The file"))
 	if mb := d.single(c.Blocks, "metrics", "The file"); mb != nil {
 		mc := d.content(mb.Body, metricsSchema)
@@ -233,24 +234,107 @@ func (d *decoder) tailnet(b *hcl.Block) *TailnetConfig {
 	return t
 }
 
-func (d *decoder) oidc(b *hcl.Block) *OIDCConfig {
+func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 	if b == nil {
 		return nil
 	}
 	c := d.content(b.Body, oidcSchema)
-	o := &OIDCConfig{Range: b.DefRange, Scopes: []string{"openid", "profile", "email"}}
+	o := &OIDCConfig{
+		Range:             b.DefRange,
+		Scopes:            []string{"openid", "profile", "email"},
+		GroupsFromIDToken: []string{"groups"},
+		SessionLifetime:   30 * 24 * time.Hour,
+		RefreshInterval:   5 * time.Minute,
+		CookieKeyFile:     "oidc/cookie.keys",
+	}
+	if c == nil {
+		return o
+	}
 	if s, rng, ok := d.str(c.Attributes, "issuer"); ok {
-		if u, err := url.Parse(s); err != nil || u.Scheme != "https" || u.Host == "" {
-			d.errorf(rng, "Invalid issuer", `issuer must be an https URL like "https://auth.example.com/realms/home", not %q.`, s)
+		if u, err := url.Parse(s); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil ||
+			u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(s, "/") {
+			d.errorf(rng, "Invalid issuer",
+				`issuer must be the provider's https issuer URL exactly as its discovery document names it, without a trailing slash, query or fragment, like "https://auth.example.com/realms/home"; not %q.`, s)
 		}
 		o.Issuer = s
 	}
-	o.ClientID, _, _ = d.str(c.Attributes, "client_id")
-	o.ClientSecretFile, _, _ = d.str(c.Attributes, "client_secret_file")
-	if sc, _, ok := d.strList(c.Attributes, "scopes"); ok {
+	if s, rng, ok := d.str(c.Attributes, "client_id"); ok {
+		if strings.TrimSpace(s) == "" {
+			d.errorf(rng, "Empty client_id", `client_id must name the OIDC client made for gatehouse, like "gatehouse".`)
+		}
+		o.ClientID = s
+	}
+	if s, rng, ok := d.str(c.Attributes, "client_secret_file"); ok {
+		if s == "" {
+			d.errorf(rng, "Empty client_secret_file", "client_secret_file must name the file holding the client secret (Keycloak: the client's Credentials tab).")
+		}
+		o.ClientSecretFile = s
+	}
+	if sc, rng, ok := d.strList(c.Attributes, "scopes"); ok {
+		if !slices.Contains(sc, "openid") {
+			d.errorf(rng, "Scopes without openid", `scopes must include "openid", or the provider issues no ID token; for example ["openid", "profile", "email"].`)
+		}
+		for _, s := range sc {
+			if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") {
+				d.errorf(rng, "Invalid scope", "%q is not a scope; scopes are single words like \"email\".", s)
+			}
+		}
 		o.Scopes = sc
 	}
-	o.CookieDomain, _, _ = d.str(c.Attributes, "cookie_domain")
+	if s, rng, ok := d.str(c.Attributes, "cookie_domain"); ok {
+		cd := strings.TrimSuffix(strings.TrimPrefix(strings.ToLower(s), "."), ".")
+		if !validHostname(cd) || !strings.Contains(cd, ".") {
+			d.errorf(rng, "Invalid cookie_domain", `cookie_domain must be a domain like "example.com" that every family host is under, not %q.`, s)
+		} else if ps, _ := publicsuffix.PublicSuffix(cd); ps == cd {
+			d.errorf(rng, "Invalid cookie_domain", `%q is a public suffix: browsers refuse cookies for it. Use your own domain, like "example.com".`, s)
+		}
+		o.CookieDomain, o.CookieDomainRange = cd, rng
+	}
+	for _, name := range []string{"groups_from_id_token", "groups_from_access_token"} {
+		paths, rng, ok := d.strList(c.Attributes, name)
+		if !ok {
+			continue
+		}
+		for _, p := range paths {
+			if p == "" || slices.Contains(strings.Split(p, "."), "") {
+				d.errorf(rng, "Invalid claim path",
+					`%q in %s is not a claim path; write claim names joined by dots, like "groups", "realm_access.roles" or "resource_access.gatehouse.roles".`, p, name)
+			}
+		}
+		if name == "groups_from_id_token" {
+			o.GroupsFromIDToken = paths
+		} else {
+			o.GroupsFromAccessToken = paths
+		}
+	}
+	var lifeRange hcl.Range
+	if a, ok := c.Attributes["session_lifetime"]; ok {
+		lifeRange = a.Expr.Range()
+	}
+	o.SessionLifetime = d.duration(c.Attributes, "session_lifetime", o.SessionLifetime)
+	o.RefreshInterval = d.duration(c.Attributes, "refresh_interval", o.RefreshInterval)
+	if o.SessionLifetime < 5*time.Minute {
+		d.errorf(lifeRange, "session_lifetime too short", "session_lifetime must be at least 5m; family members would sign in all the time.")
+	}
+	if a, ok := c.Attributes["refresh_interval"]; ok {
+		if o.RefreshInterval < 10*time.Second || o.RefreshInterval >= o.SessionLifetime {
+			d.errorf(a.Expr.Range(), "Invalid refresh_interval",
+				"refresh_interval must be at least 10s and shorter than session_lifetime (%s); it bounds how long a user disabled at the provider keeps access.", o.SessionLifetime)
+		}
+	}
+	if s, rng, ok := d.str(c.Attributes, "cookie_key_file"); ok {
+		if s == "" {
+			d.errorf(rng, "Empty cookie_key_file", "cookie_key_file must name a file; gatehouse creates it with a new key if it does not exist.")
+		}
+		o.CookieKeyFile = s
+	}
+	// Relative paths are relative to routes.hcl, like the tailnet's.
+	base := filepath.Dir(filename)
+	for _, p := range []*string{&o.ClientSecretFile, &o.CookieKeyFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
 	return o
 }
 
@@ -306,13 +390,15 @@ func (d *decoder) route(b *hcl.Block, cfg *Config) *Route {
 		if pr == nil {
 			continue
 		}
-		if prev, dup := seen[pr.Prefix]; dup {
+		// HasPathPrefix ignores case, so "/admin" and "/ADMIN/" are one prefix.
+		key := strings.ToLower(pr.Prefix)
+		if prev, dup := seen[key]; dup {
 			d.errorf(pb.LabelRanges[0], "Overlapping path rules",
 				"path %q in route %q is the same prefix as the rule at line %d (a trailing slash does not make a new prefix); merge them.",
 				pb.Labels[0], r.Name, prev.Range.Start.Line)
 			continue
 		}
-		seen[pr.Prefix] = pr
+		seen[key] = pr
 		r.Paths = append(r.Paths, pr)
 	}
 	if r.Doors[Tailnet] == nil && r.Doors[Cloudflare] == nil {
@@ -488,6 +574,10 @@ func (d *decoder) pathRule(r *Route, b *hcl.Block, cfg *Config) *PathRule {
 		pr.Access[door] = &a
 	}
 	pr.Limit = d.limit(d.single(c.Blocks, "limit", "path "+raw))
+	pr.Ban = d.ban(d.single(c.Blocks, "ban", "path "+raw))
+	if pr.Limit != nil && pr.Limit.MaxClients != 0 {
+		d.errorf(pr.Limit.Range, "max_clients in a path limit", "max_clients caps the whole gateway; set it in the top-level limit block.")
+	}
 	return pr
 }
 
@@ -528,7 +618,9 @@ func (d *decoder) crossChecks(cfg *Config) {
 				return
 			}
 		}
-		seen[net.JoinHostPort(host, port)] = addr{what, rng}
+		// Store under the normalised key (localhost → 127.0.0.1) that
+		// listenKeys looks up, or "localhost:8750" would collide with nothing.
+		seen[listenKeys(host, port)[0]] = addr{what, rng}
 	}
 	claim(cfg.Cloudflare.Listen, "cloudflare.listen", cfg.Cloudflare.ListenRange)
 	if cfg.Metrics != nil {
@@ -551,9 +643,20 @@ func (d *decoder) crossChecks(cfg *Config) {
 			}
 		}
 	}
-	if cfg.OIDC != nil {
-		d.warnf(cfg.OIDC.Range, "Family sign-in not built yet",
-			"this build of gatehouse reads the oidc block but cannot sign anyone in yet; family routes answer 503 until it can.")
+	if o := cfg.OIDC; o != nil && o.CookieDomain != "" {
+		// A browser drops a cookie whose Domain does not cover the host
+		// that sets it: sign-in on such a host would loop forever.
+		for _, r := range cfg.Routes {
+			dr := r.Doors[Cloudflare]
+			if dr == nil || dr.Host == "" || !r.UsesAccess(Cloudflare, Family) {
+				continue
+			}
+			if dr.Host != o.CookieDomain && !strings.HasSuffix(dr.Host, "."+o.CookieDomain) {
+				d.errorf(o.CookieDomainRange, "cookie_domain does not cover a family host",
+					"the family host %q of route %q is not under cookie_domain %q, so browsers would refuse its session cookie; use a domain both are under, or leave cookie_domain out (one sign-in per host).",
+					dr.Host, r.Name, o.CookieDomain)
+			}
+		}
 	}
 	tailnetRoutes := 0
 	for _, r := range cfg.Routes {
@@ -570,16 +673,9 @@ func (d *decoder) crossChecks(cfg *Config) {
 		d.warnf(cfg.Routes[0].Range, "Tailnet routes without a tailnet block",
 			"%d routes have a tailnet door but there is no top-level tailnet block, so the tailnet door is off.", tailnetRoutes)
 	}
-	lims := []*Limit{cfg.Limit}
 	for _, r := range cfg.Routes {
-		lims = append(lims, r.Limit)
-		for _, p := range r.Paths {
-			lims = append(lims, p.Limit)
-		}
-	}
-	for _, l := range lims {
-		if l != nil {
-			d.warnf(l.Range, "Rate limits not built yet", "this build of gatehouse reads limit blocks but does not enforce them yet.")
+		if r.Limit != nil && r.Limit.MaxClients != 0 {
+			d.errorf(r.Limit.Range, "max_clients in a route limit", "max_clients caps the whole gateway; set it in the top-level limit block.")
 		}
 	}
 }
@@ -589,6 +685,13 @@ func (d *decoder) crossChecks(cfg *Config) {
 func listenKeys(host, port string) []string {
 	if strings.EqualFold(host, "localhost") {
 		host = "127.0.0.1"
+	}
+	// One spelling per address: ::ffff:127.0.0.1 is 127.0.0.1, 0:0::1 is ::1.
+	if a, err := netip.ParseAddr(host); err == nil {
+		host = a.Unmap().String()
+	}
+	if n, err := strconv.Atoi(port); err == nil {
+		port = strconv.Itoa(n) // "08750" is 8750
 	}
 	keys := []string{net.JoinHostPort(host, port)}
 	for _, wild := range []string{"", "0.0.0.0", "::"} {
