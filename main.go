@@ -338,6 +338,7 @@ func serve(ctx context.Context, o serveOptions) error {
 				Handlers: gw, Log: o.log, Server: cfg.Server, Started: o.tailnetStarted,
 			})
 			defer nodes.Close()
+			mt.TailnetNodes.WithLabelValues("kept").Set(float64(len(nodes.Running())))
 			if o.nodes != nil {
 				o.nodes(nodes)
 			}
@@ -353,6 +354,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		t, err := reloadTable(gw, o.configPath, why, o.log)
 		if err == nil && nodes != nil {
 			nodes.Sync(t)
+			mt.TailnetNodes.WithLabelValues("kept").Set(float64(len(nodes.Running())))
 		}
 		if err == nil {
 			signIns.update(t.Config.OIDC)

@@ -92,6 +92,18 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if signIn != nil && strings.HasPrefix(path, "/.gatehouse/") && familyHost(st.table, r.Host) {
+		// Sign-in, callback and logout endpoints get a strict limit of
+		// their own, whatever routes.hcl says.
+		if lim := h.g.signInLimit; lim != nil {
+			key := ratelimit.ClientKey("", fwd.client)
+			v := lim.Allow(key, time.Now())
+			if !v.OK {
+				routeName = "gatehouse"
+				h.g.tooMany(lw, routeName, v)
+				return
+			}
+			defer lim.Done(key, v, 0, time.Now())
+		}
 		if signIn.ServeGatehouse(lw, r) {
 			return
 		}

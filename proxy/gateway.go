@@ -29,6 +29,8 @@ type Gateway struct {
 	signIn    atomic.Pointer[SignIn]
 	limits    *ratelimit.Registry
 	metrics   *metrics.Metrics
+	// signInLimit guards gatehouse's own sign-in endpoints.
+	signInLimit *ratelimit.Limiter
 }
 
 // SignIn is family sign-in as the doors need it; the signin package
@@ -98,6 +100,11 @@ func New(t *routes.Table, opt Options) *Gateway {
 		opt.Logger = slog.Default()
 	}
 	g := &Gateway{log: opt.Logger, accessLog: opt.AccessLog, limits: opt.Limits, metrics: opt.Metrics}
+	if g.limits != nil {
+		// 30 sign-in requests a minute per client, bursts of 20: a person
+		// never needs more; a password sprayer gets nowhere.
+		g.signInLimit = g.limits.Limiter("builtin/signin", ratelimit.Rule{Rate: 0.5, Burst: 20, Concurrent: 8}, nil)
+	}
 	g.transport = g.newTransport(t.Config.Server)
 	g.Swap(t)
 	return g
