@@ -33,6 +33,22 @@ tailnet {
   admins    = ["admin@example.com"]
 }
 
+# Rate limits for every route, per client (a signed-in user or tailnet
+# device when known, else the client address; IPv6 grouped by /64). Routes
+# and paths below tighten them. Over the limit: 429 with Retry-After.
+limit {
+  rate        = "50/s" # Immich and Jellyfin load dozens of thumbnails at once
+  burst       = 200
+  concurrent  = 64      # requests one client may have running at once
+  max_clients = 100000  # clients remembered; the oldest idle ones go first
+}
+
+# Prometheus metrics and the list of banned clients, on loopback only:
+# never reachable through a door.
+metrics {
+  listen = "127.0.0.1:9750"
+}
+
 # Family sign-in through Keycloak is configured in an `oidc` block:
 #
 #   oidc {
@@ -61,6 +77,20 @@ route "immich" {
   # API with its own token.
   path "/api/" {
     cloudflare = "app"
+  }
+  # Password guessing: a few tries a minute, and ten failures in 15 minutes
+  # shut the client out of Immich for an hour. Only this path counts:
+  # shared albums answer bursts of 401s that are not attacks.
+  path "/api/auth/login" {
+    limit {
+      rate  = "10/min"
+      burst = 5
+    }
+    ban {
+      failures = 10
+      window   = "15m"
+      ban_time = "1h"
+    }
   }
 }
 
@@ -98,6 +128,19 @@ route "vaultwarden" {
   # The admin panel is never exposed to the internet.
   path "/admin" {
     cloudflare = "closed"
+  }
+  # Where Bitwarden clients log in.
+  path "/identity/connect/token" {
+    limit {
+      rate  = "10/min"
+      burst = 5
+    }
+    ban {
+      failures = 10
+      window   = "15m"
+      ban_time = "1h"
+      statuses = [400, 401] # Vaultwarden answers a wrong password with 400
+    }
   }
 }
 

@@ -285,11 +285,11 @@ func TestSummary(t *testing.T) {
 	for _, r := range cfg.Routes {
 		paths += len(r.Paths)
 	}
-	if paths != 15 {
-		t.Errorf("%d path rules in %s, want 15", paths, shippedFile)
+	if paths != 17 {
+		t.Errorf("%d path rules in %s, want 17", paths, shippedFile)
 	}
 	got := Summary(cfg)
-	want := fmt.Sprintf("../routes.hcl: ok — 15 routes (15 on the tailnet, 8 through Cloudflare), 15 path rules, %d warnings", len(cfg.Warnings))
+	want := fmt.Sprintf("../routes.hcl: ok — 15 routes (15 on the tailnet, 8 through Cloudflare), 17 path rules, %d warnings", len(cfg.Warnings))
 	if got != want {
 		t.Errorf("Summary = %q\nwant      %q", got, want)
 	}
