@@ -176,12 +176,20 @@ func (g *Gateway) socketFor(addr string) string {
 	return ""
 }
 
-var bufPool = &bytePool{p: sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}}
+const copyBufferSize = 64 << 10
+
+// bufPool lends ReverseProxy its copy buffers. It stores array pointers,
+// so putting a buffer back allocates nothing.
+var bufPool = &bytePool{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 
 type bytePool struct{ p sync.Pool }
 
-func (b *bytePool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
-func (b *bytePool) Put(p []byte) { b.p.Put(&p) }
+func (b *bytePool) Get() []byte { return b.p.Get().(*[copyBufferSize]byte)[:] }
+func (b *bytePool) Put(p []byte) {
+	if cap(p) >= copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(p[:copyBufferSize]))
+	}
+}
 
 func (g *Gateway) newUpstream(r *routes.Route) *upstream {
 	target := r.Backend.URL
@@ -201,7 +209,11 @@ func (g *Gateway) newUpstream(r *routes.Route) *upstream {
 			}
 		},
 		Transport:     g.transport,
-		FlushInterval: -1, // SSE and chunked streams go out as they come
+		// Zero, not -1: ReverseProxy then flushes SSE and responses of
+		// unknown length (chunked streams) after every write, and lets
+		// responses of known length fill the write buffer, which saves a
+		// write syscall and a chunk frame per response.
+		FlushInterval: 0,
 		BufferPool:    bufPool,
 		ErrorLog:      slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
