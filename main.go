@@ -245,7 +245,8 @@ func serve(ctx context.Context, o serveOptions) error {
 	defer gw.Close()
 	// Family sign-in starts discovering its provider in the background:
 	// a provider that is down never delays the doors.
-	signIns := &signInSwitch{gw: gw, log: o.log, client: o.oidcClient}
+	signIns := &signInSwitch{gw: gw, log: o.log, client: o.oidcClient,
+		outcome: func(outcome string) { mt.SignIns.WithLabelValues(outcome).Inc() }}
 	signIns.update(cfg.OIDC)
 	defer signIns.close()
 	if o.metrics != nil {
@@ -454,8 +455,9 @@ func tailnetIdentity(tc *routes.TailnetConfig) *routes.TailnetConfig {
 type signInSwitch struct {
 	gw     *proxy.Gateway
 	log    *slog.Logger
-	client *http.Client
-	cur    *signin.SignIn
+	client  *http.Client
+	outcome func(string) // gatehouse_signins_total
+	cur     *signin.SignIn
 }
 
 func (s *signInSwitch) update(cfg *routes.OIDCConfig) {
@@ -470,6 +472,7 @@ func (s *signInSwitch) update(cfg *routes.OIDCConfig) {
 	}
 	next, err := signin.New(cfg, signin.Options{
 		Table: s.gw.Table, Log: s.log.With("part", "signin"), HTTPClient: s.client, Previous: s.cur,
+		Outcome: s.outcome,
 	})
 	if err != nil {
 		if s.cur != nil {

@@ -287,8 +287,9 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 			d.errorf(rng, "Invalid cookie_domain", `cookie_domain must be a domain like "example.com" that every family host is under, not %q.`, s)
 		} else if ps, _ := publicsuffix.PublicSuffix(cd); ps == cd {
 			d.errorf(rng, "Invalid cookie_domain", `%q is a public suffix: browsers refuse cookies for it. Use your own domain, like "example.com".`, s)
+		} else {
+			o.CookieDomain, o.CookieDomainRange = cd, rng
 		}
-		o.CookieDomain, o.CookieDomainRange = cd, rng
 	}
 	for _, name := range []string{"groups_from_id_token", "groups_from_access_token"} {
 		paths, rng, ok := d.strList(c.Attributes, name)

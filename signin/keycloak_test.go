@@ -1,0 +1,674 @@
+package signin
+
+// A real OpenID Provider in-process: github.com/zitadel/oidc/v3's OP with
+// a storage that issues Keycloak-shaped tokens. It serves under
+// /realms/home on Keycloak's endpoint paths, issues JWT access tokens
+// carrying realm_access.roles and resource_access.<client>.roles (roles only
+// in the access token, as Keycloak does by default), puts groups with full
+// paths ("/family") and a sid into ID tokens, checks PKCE (S256) and client
+// secrets itself, refuses refresh for disabled users and ended sessions,
+// ends sessions at its end_session endpoint (id_token_hint verified by the
+// OP) and, like Keycloak, can POST back-channel logout tokens to a client.
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// tokenLifetime is long because the tests move the gateway's clock ahead
+// by hours while the provider keeps real time.
+const tokenLifetime = 24 * time.Hour
+
+const (
+	realmPath    = "/realms/home"
+	testClientID = "gatehouse"
+	testSecret   = "s3cret-for-tests"
+)
+
+type kcUser struct {
+	ID            string
+	Username      string
+	Password      string
+	Email         string
+	EmailVerified bool
+	Name          string
+	Groups        []string            // full paths, as with "Full group path" on
+	RealmRoles    []string            // realm_access.roles (access token only)
+	ClientRoles   map[string][]string // resource_access.<client>.roles
+	Disabled      bool
+}
+
+type kcAuthRequest struct {
+	id        string
+	clientID  string
+	redirect  string
+	state     string
+	nonce     string
+	scopes    []string
+	respType  oidc.ResponseType
+	respMode  oidc.ResponseMode
+	challenge *oidc.CodeChallenge
+	userID    string
+	sid       string
+	authTime  time.Time
+	done      bool
+}
+
+func (a *kcAuthRequest) GetID() string                      { return a.id }
+func (a *kcAuthRequest) GetACR() string                     { return "" }
+func (a *kcAuthRequest) GetAMR() []string                   { return []string{"pwd"} }
+func (a *kcAuthRequest) GetAudience() []string              { return []string{a.clientID} }
+func (a *kcAuthRequest) GetAuthTime() time.Time             { return a.authTime }
+func (a *kcAuthRequest) GetClientID() string                { return a.clientID }
+func (a *kcAuthRequest) GetCodeChallenge() *oidc.CodeChallenge { return a.challenge }
+func (a *kcAuthRequest) GetNonce() string                   { return a.nonce }
+func (a *kcAuthRequest) GetRedirectURI() string             { return a.redirect }
+func (a *kcAuthRequest) GetResponseType() oidc.ResponseType { return a.respType }
+func (a *kcAuthRequest) GetResponseMode() oidc.ResponseMode { return a.respMode }
+func (a *kcAuthRequest) GetScopes() []string                { return a.scopes }
+func (a *kcAuthRequest) GetState() string                   { return a.state }
+func (a *kcAuthRequest) GetSubject() string                 { return a.userID }
+func (a *kcAuthRequest) Done() bool                         { return a.done }
+
+type kcRefresh struct {
+	token    string
+	userID   string
+	clientID string
+	sid      string
+	scopes   []string
+	authTime time.Time
+}
+
+func (r *kcRefresh) GetAMR() []string            { return []string{"pwd"} }
+func (r *kcRefresh) GetAudience() []string       { return []string{r.clientID} }
+func (r *kcRefresh) GetAuthTime() time.Time      { return r.authTime }
+func (r *kcRefresh) GetClientID() string         { return r.clientID }
+func (r *kcRefresh) GetScopes() []string         { return r.scopes }
+func (r *kcRefresh) GetSubject() string          { return r.userID }
+func (r *kcRefresh) SetCurrentScopes(s []string) { r.scopes = s }
+
+type kcKey struct {
+	id  string
+	key *rsa.PrivateKey
+}
+
+func (k *kcKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (k *kcKey) Algorithm() jose.SignatureAlgorithm          { return jose.RS256 }
+func (k *kcKey) ID() string                                  { return k.id }
+func (k *kcKey) Use() string                                 { return "sig" }
+
+type kcPrivate struct{ *kcKey }
+
+func (k kcPrivate) Key() any { return k.key }
+
+type kcPublic struct{ *kcKey }
+
+func (k kcPublic) Key() any { return &k.key.PublicKey }
+
+// kcClient is the confidential client made for gatehouse.
+type kcClient struct{ id string }
+
+func (c kcClient) GetID() string                         { return c.id }
+func (c kcClient) RedirectURIs() []string                { return nil }
+func (c kcClient) PostLogoutRedirectURIs() []string      { return nil }
+func (c kcClient) ApplicationType() op.ApplicationType   { return op.ApplicationTypeWeb }
+func (c kcClient) AuthMethod() oidc.AuthMethod           { return oidc.AuthMethodBasic }
+func (c kcClient) ResponseTypes() []oidc.ResponseType    { return []oidc.ResponseType{oidc.ResponseTypeCode} }
+func (c kcClient) LoginURL(id string) string             { return realmPath + "/login?authRequestID=" + id }
+func (c kcClient) AccessTokenType() op.AccessTokenType   { return op.AccessTokenTypeJWT }
+func (c kcClient) IDTokenLifetime() time.Duration        { return tokenLifetime }
+func (c kcClient) DevMode() bool                         { return false }
+func (c kcClient) IsScopeAllowed(string) bool            { return false }
+func (c kcClient) IDTokenUserinfoClaimsAssertion() bool  { return true }
+func (c kcClient) ClockSkew() time.Duration              { return 0 }
+func (c kcClient) RestrictAdditionalIdTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+func (c kcClient) RestrictAdditionalAccessTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+func (c kcClient) GrantTypes() []oidc.GrantType {
+	return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+}
+
+// Valid redirect URIs, as in Keycloak: the callback on every family host.
+func (c kcClient) RedirectURIGlobs() []string {
+	return []string{"https://*.example.com/.gatehouse/callback"}
+}
+func (c kcClient) PostLogoutRedirectURIGlobs() []string {
+	return []string{"https://*.example.com/.gatehouse/signed-out"}
+}
+
+// keycloak is the provider and its test controls.
+type keycloak struct {
+	t      *testing.T
+	issuer string
+	addr   string
+	srv    *httptest.Server
+	prov   *op.Provider
+	mux    *http.ServeMux
+
+	mu        sync.Mutex
+	users     map[string]*kcUser
+	reqs      map[string]*kcAuthRequest
+	codes     map[string]string
+	refreshes map[string]*kcRefresh
+	keys      []*kcKey // current first
+	ended     map[string]bool // sids ended at the provider
+	seq       int
+
+	// What the provider saw, for assertions.
+	authorizeCalls int
+	refreshCalls   int
+	endSessions    []url.Values
+	lastAuthorize  url.Values
+}
+
+// newKeycloak prepares a provider at addr (127.0.0.1:0 for any port)
+// without starting it.
+func newKeycloak(t *testing.T, addr string) *keycloak {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := &keycloak{
+		t:         t,
+		addr:      ln.Addr().String(),
+		users:     map[string]*kcUser{},
+		reqs:      map[string]*kcAuthRequest{},
+		codes:     map[string]string{},
+		refreshes: map[string]*kcRefresh{},
+		ended:     map[string]bool{},
+	}
+	ln.Close()
+	kc.issuer = "https://" + kc.addr + realmPath
+	kc.rotateKey()
+	var cryptoKey [32]byte
+	rand.Read(cryptoKey[:])
+	cfg := &op.Config{
+		CryptoKey:                  cryptoKey,
+		DefaultLogoutRedirectURI:   realmPath + "/logged-out",
+		CodeMethodS256:             true,
+		GrantTypeRefreshToken:      true,
+		BackChannelLogoutSupported: true,
+	}
+	kc.prov, err = op.NewProvider(cfg, kc, op.StaticIssuer(kc.issuer),
+		op.WithCustomEndpoints(
+			op.NewEndpoint("protocol/openid-connect/auth"),
+			op.NewEndpoint("protocol/openid-connect/token"),
+			op.NewEndpoint("protocol/openid-connect/userinfo"),
+			op.NewEndpoint("protocol/openid-connect/revoke"),
+			op.NewEndpoint("protocol/openid-connect/logout"),
+			op.NewEndpoint("protocol/openid-connect/certs"),
+		),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc.mux = http.NewServeMux()
+	interceptor := op.NewIssuerInterceptor(kc.prov.IssuerFromRequest)
+	kc.mux.HandleFunc("GET "+realmPath+"/login", kc.loginPage)
+	kc.mux.Handle("POST "+realmPath+"/login", interceptor.HandlerFunc(kc.loginSubmit))
+	kc.mux.HandleFunc(realmPath+"/logged-out", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "logged out") })
+	kc.mux.Handle(realmPath+"/", http.StripPrefix(realmPath, kc.observe(kc.prov)))
+	return kc
+}
+
+// observe records what reached the provider's endpoints.
+func (kc *keycloak) observe(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		kc.mu.Lock()
+		switch r.URL.Path {
+		case "/protocol/openid-connect/auth":
+			kc.authorizeCalls++
+			kc.lastAuthorize = r.Form
+		case "/protocol/openid-connect/token":
+			if r.PostForm.Get("grant_type") == "refresh_token" {
+				kc.refreshCalls++
+			}
+		case "/protocol/openid-connect/logout":
+			kc.endSessions = append(kc.endSessions, r.Form)
+		}
+		kc.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (kc *keycloak) start() {
+	kc.t.Helper()
+	ln, err := net.Listen("tcp", kc.addr)
+	if err != nil {
+		kc.t.Fatal(err)
+	}
+	kc.srv = httptest.NewUnstartedServer(kc.mux)
+	kc.srv.Listener.Close()
+	kc.srv.Listener = ln
+	kc.srv.StartTLS()
+	kc.t.Cleanup(kc.stop)
+}
+
+func (kc *keycloak) stop() {
+	if kc.srv != nil {
+		kc.srv.CloseClientConnections()
+		kc.srv.Close()
+		kc.srv = nil
+	}
+}
+
+// testCertPool trusts httptest's certificate, which covers 127.0.0.1 and
+// *.example.com (the provider and the test's family hosts).
+func testCertPool(t *testing.T) *x509.CertPool {
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.StartTLS()
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	return pool
+}
+
+func (kc *keycloak) addUser(u *kcUser) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	if u.ID == "" {
+		u.ID = "id-" + u.Username
+	}
+	if u.Password == "" {
+		u.Password = "pw-" + u.Username
+	}
+	kc.users[u.ID] = u
+}
+
+func (kc *keycloak) update(username string, f func(*kcUser)) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	for _, u := range kc.users {
+		if u.Username == username {
+			f(u)
+		}
+	}
+}
+
+func (kc *keycloak) rotateKey() {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		kc.t.Fatal(err)
+	}
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	kc.seq++
+	kc.keys = append([]*kcKey{{id: fmt.Sprintf("key-%d", kc.seq), key: key}}, kc.keys...)
+}
+
+func (kc *keycloak) counts() (authorize, refresh int) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	return kc.authorizeCalls, kc.refreshCalls
+}
+
+// sessionsOf lists the provider sessions (sids) of a user.
+func (kc *keycloak) sessionsOf(username string) []string {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range kc.refreshes {
+		if u := kc.users[r.userID]; u != nil && u.Username == username && !seen[r.sid] && !kc.ended[r.sid] {
+			seen[r.sid] = true
+			out = append(out, r.sid)
+		}
+	}
+	return out
+}
+
+// logoutToken is what Keycloak POSTs to a client's back-channel logout URL.
+func (kc *keycloak) logoutToken(sub, sid string, mutate func(map[string]any)) string {
+	kc.mu.Lock()
+	key := kc.keys[0]
+	kc.seq++
+	jti := fmt.Sprintf("jti-%d", kc.seq)
+	kc.mu.Unlock()
+	now := time.Now()
+	claims := map[string]any{
+		"iss": kc.issuer, "aud": testClientID, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
+		"jti": jti, "typ": "Logout",
+		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
+	}
+	if sub != "" {
+		claims["sub"] = sub
+	}
+	if sid != "" {
+		claims["sid"] = sid
+	}
+	if mutate != nil {
+		mutate(claims)
+	}
+	return signJWT(kc.t, key, claims)
+}
+
+func signJWT(t *testing.T, key *kcKey, claims map[string]any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key.key},
+		(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", key.id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(claims)
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// endSID ends a provider session (an admin's "sign out" in Keycloak).
+func (kc *keycloak) endSID(sid string) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	kc.ended[sid] = true
+}
+
+// --- login UI ---
+
+func (kc *keycloak) loginPage(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("authRequestID")
+	fmt.Fprintf(w, `<!doctype html><title>Sign in to home</title>
+<form method="post" action="%s/login"><input type="hidden" name="id" value="%s">
+<input id="username" name="username"><input id="password" name="password" type="password">
+<button id="kc-login" type="submit">Sign In</button></form>`, realmPath, html.EscapeString(id))
+}
+
+func (kc *keycloak) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	id := r.FormValue("id")
+	kc.mu.Lock()
+	req := kc.reqs[id]
+	var user *kcUser
+	for _, u := range kc.users {
+		if u.Username == r.FormValue("username") && u.Password == r.FormValue("password") {
+			user = u
+		}
+	}
+	if req == nil || user == nil || user.Disabled {
+		kc.mu.Unlock()
+		http.Error(w, "Invalid username or password.", http.StatusUnauthorized)
+		return
+	}
+	kc.seq++
+	req.userID, req.sid, req.authTime, req.done = user.ID, fmt.Sprintf("sid-%d", kc.seq), time.Now(), true
+	kc.mu.Unlock()
+	http.Redirect(w, r, op.AuthCallbackURL(kc.prov)(r.Context(), id), http.StatusFound)
+}
+
+// --- op.Storage ---
+
+func (kc *keycloak) CreateAuthRequest(_ context.Context, ar *oidc.AuthRequest, userID string) (op.AuthRequest, error) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	kc.seq++
+	req := &kcAuthRequest{
+		id: fmt.Sprintf("req-%d", kc.seq), clientID: ar.ClientID, redirect: ar.RedirectURI, state: ar.State,
+		nonce: ar.Nonce, scopes: ar.Scopes, respType: ar.ResponseType, respMode: ar.ResponseMode, userID: userID,
+	}
+	if ar.CodeChallenge != "" {
+		req.challenge = &oidc.CodeChallenge{Challenge: ar.CodeChallenge, Method: ar.CodeChallengeMethod}
+	}
+	kc.reqs[req.id] = req
+	return req, nil
+}
+
+func (kc *keycloak) AuthRequestByID(_ context.Context, id string) (op.AuthRequest, error) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	if r, ok := kc.reqs[id]; ok {
+		return r, nil
+	}
+	return nil, errors.New("auth request not found")
+}
+
+func (kc *keycloak) AuthRequestByCode(_ context.Context, code string) (op.AuthRequest, error) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	if r, ok := kc.reqs[kc.codes[code]]; ok {
+		return r, nil
+	}
+	return nil, errors.New("code invalid or already used")
+}
+
+func (kc *keycloak) SaveAuthCode(_ context.Context, id, code string) error {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	kc.codes[code] = id
+	return nil
+}
+
+// DeleteAuthRequest runs once a code is redeemed: a replayed code finds
+// nothing.
+func (kc *keycloak) DeleteAuthRequest(_ context.Context, id string) error {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	delete(kc.reqs, id)
+	for c, rid := range kc.codes {
+		if rid == id {
+			delete(kc.codes, c)
+		}
+	}
+	return nil
+}
+
+func (kc *keycloak) CreateAccessToken(context.Context, op.TokenRequest) (string, time.Time, error) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	kc.seq++
+	return fmt.Sprintf("at-%d", kc.seq), time.Now().Add(tokenLifetime), nil
+}
+
+func (kc *keycloak) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	kc.seq++
+	at := fmt.Sprintf("at-%d", kc.seq)
+	rt := &kcRefresh{token: fmt.Sprintf("rt-%d-%s", kc.seq, rand.Text()), userID: req.GetSubject(), scopes: req.GetScopes()}
+	switch r := req.(type) {
+	case *kcAuthRequest:
+		rt.clientID, rt.sid, rt.authTime = r.clientID, r.sid, r.authTime
+	case *kcRefresh:
+		rt.clientID, rt.sid, rt.authTime = r.clientID, r.sid, r.authTime
+		delete(kc.refreshes, current) // rotation, like Keycloak's "Revoke Refresh Token"
+	default:
+		return "", "", time.Time{}, errors.New("unsupported request")
+	}
+	kc.refreshes[rt.token] = rt
+	return at, rt.token, time.Now().Add(tokenLifetime), nil
+}
+
+// TokenRequestByRefreshToken refuses, like Keycloak, a disabled user or a
+// session that was ended: the OP answers invalid_grant.
+func (kc *keycloak) TokenRequestByRefreshToken(_ context.Context, token string) (op.RefreshTokenRequest, error) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	rt, ok := kc.refreshes[token]
+	if !ok {
+		return nil, errors.New("refresh token not found")
+	}
+	if u := kc.users[rt.userID]; u == nil || u.Disabled {
+		return nil, errors.New("user disabled")
+	}
+	if kc.ended[rt.sid] {
+		return nil, errors.New("session not active")
+	}
+	cp := *rt
+	return &cp, nil
+}
+
+func (kc *keycloak) TerminateSessionFromRequest(_ context.Context, req *op.EndSessionRequest) (string, error) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	if req.IDTokenHintClaims != nil {
+		if sid, ok := req.IDTokenHintClaims.Claims["sid"].(string); ok {
+			kc.ended[sid] = true
+		}
+	}
+	return req.RedirectURI, nil
+}
+
+func (kc *keycloak) TerminateSession(_ context.Context, userID, clientID string) error {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	for _, rt := range kc.refreshes {
+		if rt.userID == userID {
+			kc.ended[rt.sid] = true
+		}
+	}
+	return nil
+}
+
+func (kc *keycloak) RevokeToken(context.Context, string, string, string) *oidc.Error { return nil }
+
+func (kc *keycloak) GetRefreshTokenInfo(_ context.Context, _ string, token string) (string, string, error) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	if rt, ok := kc.refreshes[token]; ok {
+		return rt.userID, rt.token, nil
+	}
+	return "", "", op.ErrInvalidRefreshToken
+}
+
+func (kc *keycloak) SigningKey(context.Context) (op.SigningKey, error) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	return kcPrivate{kc.keys[0]}, nil
+}
+
+func (kc *keycloak) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	return []jose.SignatureAlgorithm{jose.RS256}, nil
+}
+
+// KeySet publishes only the current key, as after a rotation where the old
+// key was removed: verifiers must fetch the new one.
+func (kc *keycloak) KeySet(context.Context) ([]op.Key, error) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	return []op.Key{kcPublic{kc.keys[0]}}, nil
+}
+
+func (kc *keycloak) GetClientByClientID(_ context.Context, id string) (op.Client, error) {
+	if id != testClientID {
+		return nil, errors.New("client not found")
+	}
+	return kcClient{id: id}, nil
+}
+
+func (kc *keycloak) AuthorizeClientIDSecret(_ context.Context, id, secret string) error {
+	if id != testClientID || secret != testSecret {
+		return errors.New("invalid client credentials")
+	}
+	return nil
+}
+
+func (kc *keycloak) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
+	return nil
+}
+
+// SetUserinfoFromRequest fills the ID token like Keycloak's default
+// mappers: email, names, groups (full path) and the session id.
+func (kc *keycloak) SetUserinfoFromRequest(_ context.Context, ui *oidc.UserInfo, req op.IDTokenRequest, _ []string) error {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	u := kc.users[req.GetSubject()]
+	if u == nil {
+		return errors.New("user not found")
+	}
+	ui.Subject = u.ID
+	ui.Email = u.Email
+	ui.EmailVerified = oidc.Bool(u.EmailVerified)
+	ui.Name = u.Name
+	ui.PreferredUsername = u.Username
+	ui.AppendClaims("groups", append([]string{}, u.Groups...))
+	switch r := req.(type) {
+	case *kcAuthRequest:
+		ui.AppendClaims("sid", r.sid)
+	case *kcRefresh:
+		ui.AppendClaims("sid", r.sid)
+	}
+	return nil
+}
+
+func (kc *keycloak) SetUserinfoFromToken(context.Context, *oidc.UserInfo, string, string, string) error {
+	return errors.New("userinfo not supported here")
+}
+
+func (kc *keycloak) SetIntrospectionFromToken(context.Context, *oidc.IntrospectionResponse, string, string, string) error {
+	return errors.New("introspection not supported here")
+}
+
+// GetPrivateClaimsFromScopes fills the JWT access token: roles, as
+// Keycloak puts them only here by default, plus groups and azp.
+func (kc *keycloak) GetPrivateClaimsFromScopes(_ context.Context, userID, clientID string, _ []string) (map[string]any, error) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	u := kc.users[userID]
+	if u == nil {
+		return nil, errors.New("user not found")
+	}
+	ra := map[string]any{}
+	for c, roles := range u.ClientRoles {
+		ra[c] = map[string]any{"roles": append([]string{}, roles...)}
+	}
+	return map[string]any{
+		"azp":             clientID,
+		"typ":             "Bearer",
+		"realm_access":    map[string]any{"roles": append([]string{"offline_access", "default-roles-home"}, u.RealmRoles...)},
+		"resource_access": ra,
+		"groups":          append([]string{}, u.Groups...),
+	}, nil
+}
+
+func (kc *keycloak) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+	return nil, errors.New("not supported")
+}
+
+func (kc *keycloak) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, errors.New("not supported")
+}
+
+func (kc *keycloak) Health(context.Context) error { return nil }
+
+var _ op.Storage = (*keycloak)(nil)
+
+// tlsClientConfig trusts the test certificate.
+func tlsClientConfig(pool *x509.CertPool) *tls.Config { return &tls.Config{RootCAs: pool} }
+
+var _ = strings.TrimSpace
+
+func mustKey(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

@@ -1,0 +1,132 @@
+package signin
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// logout: GET shows a button, POST (from a page of the same host) ends the
+// session here and at the provider. Every gateway session of the same
+// provider session ends with it, and the browser goes on to the provider's
+// end_session_endpoint with id_token_hint and post_logout_redirect_uri, so
+// the provider's own session (SSO) ends too.
+func (s *SignIn) logout(w http.ResponseWriter, r *http.Request, host string) {
+	noStore(w)
+	if r.Method != http.MethodPost {
+		writePage(w, http.StatusOK, "Sign out",
+			`<form method="post" action="`+logoutPath+`"><button type="submit">Sign out</button></form>`)
+		return
+	}
+	if !sameOrigin(r, host) {
+		writePage(w, http.StatusForbidden, "Not signed out", "Sign out from a page of this site.")
+		return
+	}
+	now := s.now()
+	var hint string
+	if val := readSessionValue(r, s.names); val != "" {
+		if pt, _, err := s.keys.open(purposeSession, val, s.sessionAD()); err == nil {
+			if sess, err := unmarshalSession(pt); err == nil {
+				s.rev.revoke(revokeSession+sess.ID, now)
+				if sess.SID != "" {
+					s.rev.revoke(revokeSID+sess.SID, now)
+				}
+				hint = sess.IDToken
+				s.log.Info("signed out", "sub", sess.Sub, "host", host)
+				s.outcome("logout")
+			}
+		}
+	}
+	s.cw.clearSession(w, r)
+	after := "https://" + host + signedOutPath
+	p := s.prov.Load()
+	if p == nil || p.endSession == "" {
+		http.Redirect(w, r, after, http.StatusSeeOther)
+		return
+	}
+	u, err := url.Parse(p.endSession)
+	if err != nil {
+		http.Redirect(w, r, after, http.StatusSeeOther)
+		return
+	}
+	q := u.Query()
+	if hint != "" {
+		q.Set("id_token_hint", hint)
+	}
+	q.Set("client_id", s.cfg.ClientID)
+	q.Set("post_logout_redirect_uri", after)
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}
+
+var (
+	errStaleLogout    = errors.New("logout token is not recent (iat)")
+	errReplayedLogout = errors.New("logout token was already used (jti)")
+)
+
+// Logout tokens older than this, or this far in the future, are refused;
+// ids of accepted ones are remembered as long to refuse replays.
+const logoutTokenWindow = 5 * time.Minute
+
+// backchannel ends every session a provider's logout_token names: by
+// provider session (sid) when it has one, else every session of the user
+// (sub). The token must be signed by the provider, for this client, carry
+// the back-channel logout event and no nonce, be recent and not replayed.
+func (s *SignIn) backchannel(w http.ResponseWriter, r *http.Request) {
+	noStore(w)
+	_, v := s.verifiers()
+	if v == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		return
+	}
+	raw := r.PostForm.Get("logout_token")
+	if raw == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "logout_token missing"})
+		return
+	}
+	lt, err := v.id.VerifyLogout(r.Context(), raw)
+	now := s.now()
+	if err == nil {
+		switch {
+		case lt.IssuedAt.IsZero() || now.Sub(lt.IssuedAt) > logoutTokenWindow || lt.IssuedAt.Sub(now) > logoutTokenWindow:
+			err = errStaleLogout
+		case !s.rev.firstUse(lt.TokenID, now, 2*logoutTokenWindow):
+			err = errReplayedLogout
+		}
+	}
+	if err != nil {
+		s.log.Warn("back-channel logout refused", "err", err)
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "logout_token refused"})
+		return
+	}
+	if lt.SessionID != "" {
+		s.rev.revoke(revokeSID+lt.SessionID, now)
+		if lt.Subject != "" {
+			// Sessions whose ID token carried no sid cannot be told
+			// apart: end all of the user's.
+			s.rev.revoke(revokeNoSID+lt.Subject, now)
+		}
+	} else {
+		s.rev.revoke(revokeSubject+lt.Subject, now)
+	}
+	s.log.Info("back-channel logout", "sub", lt.Subject, "sid", lt.SessionID)
+	s.outcome("backchannel_logout")
+	w.WriteHeader(http.StatusOK)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	noStore(w)
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

@@ -1,0 +1,61 @@
+package signin
+
+import (
+	"fmt"
+	"html"
+	"net/http"
+	"strconv"
+)
+
+// writePage renders gatehouse's short HTML answers (the same look as the
+// doors' pages). body is trusted HTML; escape anything from a request.
+func writePage(w http.ResponseWriter, status int, title, body string) {
+	b := fmt.Appendf(nil, `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>%d %s</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}</style>
+</head><body><h1>%s</h1><p>%s</p></body></html>
+`, status, html.EscapeString(title), html.EscapeString(title), body)
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	noStore(w)
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func htmlEscape(s string) string { return html.EscapeString(s) }
+
+func noStore(w http.ResponseWriter) { w.Header().Set("Cache-Control", "no-store") }
+
+// unauthorized is the answer to a client that cannot follow a sign-in
+// redirect: 401 with a JSON body that says where a person signs in.
+func unauthorized(w http.ResponseWriter, host string) {
+	w.Header().Set("WWW-Authenticate", `Cookie realm="gatehouse"`)
+	writeJSON(w, http.StatusUnauthorized, map[string]string{
+		"error":   "sign_in_required",
+		"message": "Sign in with a browser first.",
+		"sign_in": "https://" + host + loginPath,
+	})
+}
+
+// unavailable is the answer while the provider cannot be reached.
+func unavailable(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "30")
+	if !IsNavigation(r) {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
+			"error":   "sign_in_unavailable",
+			"message": "Sign-in is unavailable, try again shortly.",
+		})
+		return
+	}
+	writePage(w, http.StatusServiceUnavailable, "Sign-in unavailable",
+		"Sign-in is unavailable, try again shortly. If it stays this way, tell the person who runs this server.")
+}
+
+func badFlow(w http.ResponseWriter) {
+	writePage(w, http.StatusBadRequest, "Sign-in link expired",
+		`This sign-in link has expired, was already used, or was started in another browser. <a href="/">Start again</a>.`)
+}
