@@ -88,7 +88,7 @@ func TestCLIVersionAndUsage(t *testing.T) {
 	}
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	// Replace the file the way editors do: write aside, rename over.
 	tmp := path + ".tmp"
@@ -147,7 +147,7 @@ func (b *reloadBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func startBackend(t *testing.T, h http.Handler) string {
+func startBackend(t testing.TB, h http.Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -220,7 +220,7 @@ func startGateway(t *testing.T, configPath string) *runningGateway {
 	return g
 }
 
-func (g *runningGateway) waitReload(t *testing.T) error {
+func (g *runningGateway) waitReload(t testing.TB) error {
 	t.Helper()
 	select {
 	case err := <-g.reloads:

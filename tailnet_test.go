@@ -43,7 +43,7 @@ const magicDNS = "tail-scale.ts.net"
 
 // startControl runs an in-process control server with DERP and STUN on
 // loopback: the whole tailnet lives inside the test process.
-func startControl(t *testing.T) *testcontrol.Server {
+func startControl(t testing.TB) *testcontrol.Server {
 	t.Helper()
 	netns.SetEnabled(false)
 	t.Cleanup(func() { netns.SetEnabled(true) })
@@ -72,7 +72,7 @@ type certIssuer struct {
 	calls int
 }
 
-func newCertIssuer(t *testing.T) *certIssuer {
+func newCertIssuer(t testing.TB) *certIssuer {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ type peer struct {
 	http  *http.Client
 }
 
-func startPeer(t *testing.T, ctx context.Context, controlURL, name string, tags []string, roots *x509.CertPool) *peer {
+func startPeer(t testing.TB, ctx context.Context, controlURL, name string, tags []string, roots *x509.CertPool) *peer {
 	t.Helper()
 	s := &tsnet.Server{
 		Dir: filepath.Join(t.TempDir(), name), Hostname: name, ControlURL: controlURL,
@@ -174,7 +174,7 @@ type answer struct {
 
 // get asks until the tailnet has settled (a new node takes a moment to be
 // reachable), then returns the first real answer.
-func (p *peer) get(t *testing.T, url string, hdr ...string) answer {
+func (p *peer) get(t testing.TB, url string, hdr ...string) answer {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second) // hang guard
 	for {
@@ -254,7 +254,7 @@ type tailnetGateway struct {
 	done   chan error
 }
 
-func startTailnetGateway(t *testing.T, configPath string, issuer *certIssuer) *tailnetGateway {
+func startTailnetGateway(t testing.TB, configPath string, issuer *certIssuer) *tailnetGateway {
 	t.Helper()
 	cfg, _, diags := routes.Load(configPath)
 	if cfg == nil {
