@@ -357,7 +357,10 @@ func TestTailnetDoor(t *testing.T) {
 		if !strings.Contains(a.body, "tailnet.admins") {
 			t.Errorf("403 page does not say how to get access: %s", a.body)
 		}
-		m := family.get(t, radicaleURL, "Tailscale-User-Login", admin.login, "Remote_User", admin.login)
+		// Naming them in Connection must not make gatehouse's own
+		// identity headers disappear either.
+		m := family.get(t, radicaleURL, "Tailscale-User-Login", admin.login, "Remote_User", admin.login,
+			"Connection", "Tailscale-User-Login, Remote-User")
 		if m.status != 200 {
 			t.Fatalf("family on members route: %d %s", m.status, m.body)
 		}

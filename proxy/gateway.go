@@ -207,6 +207,17 @@ func (g *Gateway) newUpstream(r *routes.Route) *upstream {
 					pr.Out.Header[k] = v
 				}
 			}
+			// Identity headers too are set here, after ReverseProxy has
+			// dropped the headers a client named in Connection: a client
+			// cannot make gatehouse's own headers disappear that way. The
+			// door scrubbed every client-sent copy, so only ours are on In.
+			if r.Doors[routes.Tailnet] != nil && len(r.Doors[routes.Tailnet].IdentityHeaders) > 0 {
+				for _, k := range r.Doors[routes.Tailnet].IdentityHeaders {
+					if v, ok := pr.In.Header[k]; ok {
+						pr.Out.Header[k] = v
+					}
+				}
+			}
 		},
 		Transport:     g.transport,
 		// Zero, not -1: ReverseProxy then flushes SSE and responses of
