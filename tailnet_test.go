@@ -501,3 +501,24 @@ func TestTailnetOffWithoutKey(t *testing.T) {
 		t.Fatal("saved state does not enable the tailnet door")
 	}
 }
+
+// A corrupt tailnet state file never keeps the Cloudflare door from
+// serving: the node fails, logs, and retries in the background.
+func TestCloudflareDoorServesWithCorruptTailnetState(t *testing.T) {
+	control := startControl(t)
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state", "gatehouse")
+	os.MkdirAll(state, 0o700)
+	os.WriteFile(filepath.Join(state, "tailscaled.state"), []byte("{this is not json"), 0o600)
+	app := startBackend(t, &reloadBackend{name: "app", release: make(chan struct{})})
+	config := filepath.Join(dir, "routes.hcl")
+	// No key: the saved (corrupt) state alone turns the door on.
+	writeFile(t, config, strings.Replace(tailnetConfig(control.HTTPTestServer.URL, filepath.Join(dir, "state"), "", []string{},
+		appRoute("app", app)), `  auth_key_file    = ""`+"\n", "", 1))
+	gw := startTailnetGateway(t, config, newCertIssuer(t))
+	for range 3 {
+		if st, body := get(t, &http.Client{}, gw.addr, "app.example.com", "/"); st != 200 || body != "app" {
+			t.Fatalf("cloudflare door with corrupt tailnet state: %d %q", st, body)
+		}
+	}
+}
