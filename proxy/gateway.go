@@ -219,7 +219,7 @@ func (g *Gateway) newUpstream(r *routes.Route) *upstream {
 				}
 			}
 		},
-		Transport:     g.transport,
+		Transport: g.transport,
 		// Zero, not -1: ReverseProxy then flushes SSE and responses of
 		// unknown length (chunked streams) after every write, and lets
 		// responses of known length fill the write buffer, which saves a
