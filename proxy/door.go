@@ -213,7 +213,9 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(lw, r.Body, max)
+			// The raw writer, so net/http knows to close the connection
+			// after the 413 instead of reading the rest of the upload.
+			r.Body = http.MaxBytesReader(w, r.Body, max)
 		}
 	}
 	if r.Body != nil && r.Body != http.NoBody {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -237,8 +238,12 @@ func (g *Gateway) newUpstream(r *routes.Route) *upstream {
 				}
 				writePage(w, http.StatusRequestEntityTooLarge, tooLargePage(r.Name, tooBig.Limit, door))
 			case req.Context().Err() != nil:
-				// The client went away; nobody is left to answer.
+				// The client went away; nobody is left to answer. 499 is
+				// only for the access log and metrics.
 				w.WriteHeader(499)
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				// The client's upload stalled past stall_timeout.
+				writePage(w, http.StatusRequestTimeout, stalledPage)
 			default:
 				g.log.Warn("backend error", "route", r.Name, "err", err)
 				if g.metrics != nil {

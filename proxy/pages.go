@@ -112,3 +112,6 @@ var tooManyPage = page(http.StatusTooManyRequests, "Slow down",
 
 var bannedPage = page(http.StatusTooManyRequests, "Too many failed sign-ins",
 	"There were too many failed sign-in attempts from here. Wait a while (see Retry-After) and try again.")
+
+var stalledPage = page(http.StatusRequestTimeout, "Upload stalled",
+	"The upload stopped making progress, so it was cut. Try again on a steadier connection.")

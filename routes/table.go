@@ -134,6 +134,19 @@ func CleanPath(p string) string {
 		return p
 	}
 	q := strings.ReplaceAll(p, `\`, "/")
+	// "..;x" and ".;x" are dot segments to Java servlet containers
+	// (Tomcat, Jetty, Undertow), which drop ";x" first: treat them so.
+	if strings.Contains(q, ".;") {
+		segs := strings.Split(q, "/")
+		for i, seg := range segs {
+			if strings.HasPrefix(seg, "..;") {
+				segs[i] = ".."
+			} else if strings.HasPrefix(seg, ".;") {
+				segs[i] = "."
+			}
+		}
+		q = strings.Join(segs, "/")
+	}
 	trailing := strings.HasSuffix(q, "/")
 	q = path.Clean("/" + q)
 	if trailing && q != "/" {
@@ -159,7 +172,7 @@ func isClean(p string) bool {
 				continue
 			}
 			rest := p[i+1:]
-			if rest == "" || rest[0] == '/' || rest == "." || strings.HasPrefix(rest, "./") {
+			if rest == "" || rest[0] == '/' || rest[0] == ';' || rest == "." || strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, ".;") {
 				return false
 			}
 		}

@@ -28,6 +28,11 @@ func TestCleanPath(t *testing.T) {
 		{"/..a/.b/a.", "/..a/.b/a."}, // so are these
 		{"/admin;x", "/admin;x"},
 		{"/ADMIN", "/ADMIN"}, // case is the backend's business
+		// Servlet containers drop ";params" before resolving dot segments.
+		{"/realms/..;/admin/", "/admin/"},
+		{"/realms/..;x=1/admin", "/admin"},
+		{"/a/.;x/b", "/a/b"},
+		{"/a/..;", "/"},
 	}
 	for _, tt := range tests {
 		if got := CleanPath(tt.in); got != tt.want {
