@@ -453,8 +453,8 @@ func tailnetIdentity(tc *routes.TailnetConfig) *routes.TailnetConfig {
 // logged-out session back. If it cannot be built (unreadable secret or key
 // file) the running one stays, or family routes fail closed with 503.
 type signInSwitch struct {
-	gw     *proxy.Gateway
-	log    *slog.Logger
+	gw      *proxy.Gateway
+	log     *slog.Logger
 	client  *http.Client
 	outcome func(string) // gatehouse_signins_total
 	cur     *signin.SignIn

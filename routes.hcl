@@ -55,10 +55,13 @@ metrics {
 #     issuer             = "https://auth.example.com/realms/home"
 #     client_id          = "gatehouse"
 #     client_secret_file = "/run/credentials/gatehouse.service/oidc-client-secret"
+#     cookie_domain      = "example.com"  # one sign-in for every family host
+#     cookie_key_file    = "/var/lib/gatehouse/oidc/cookie.keys"
 #   }
 #
-# Until it is present, family routes answer 503 "sign-in unavailable": they
-# fail closed rather than open.
+# (README: "Family sign-in" has the Keycloak client setup.) Until it is
+# present, family routes answer 503 "sign-in unavailable": they fail closed
+# rather than open.
 
 # --- Shared with the family -------------------------------------------------
 

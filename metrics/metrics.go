@@ -5,6 +5,8 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -95,4 +97,37 @@ func Code(status int) string {
 		return "other"
 	}
 	return codes[status]
+}
+
+// RouteDoor holds one route's series on one door, resolved once so that
+// recording a request takes no lock: Prometheus vectors guard their label
+// lookups with a mutex shared by every request.
+type RouteDoor struct {
+	vec      *prometheus.CounterVec
+	door     string
+	route    string
+	codes    [600]atomic.Pointer[prometheus.Counter]
+	duration prometheus.Observer
+}
+
+// ForRouteDoor resolves the series of route on door.
+func (m *Metrics) ForRouteDoor(door, route string) *RouteDoor {
+	return &RouteDoor{vec: m.Requests, door: door, route: route, duration: m.Duration.WithLabelValues(door, route)}
+}
+
+// Observe records one answered request.
+func (rd *RouteDoor) Observe(status int, d time.Duration) {
+	rd.duration.Observe(d.Seconds())
+	if status < 0 || status >= len(rd.codes) {
+		rd.vec.WithLabelValues(rd.door, rd.route, Code(status)).Inc()
+		return
+	}
+	slot := &rd.codes[status]
+	c := slot.Load()
+	if c == nil {
+		counter := rd.vec.WithLabelValues(rd.door, rd.route, Code(status))
+		slot.Store(&counter)
+		c = &counter
+	}
+	(*c).Inc()
 }

@@ -24,13 +24,20 @@ func (g *Gateway) Door(d routes.Door) http.Handler {
 		// X-Forwarded-Proto, which is believed from trusted peers.
 		proto = "https"
 	}
-	return &doorHandler{g: g, door: d, doorName: d.String(), proto: proto}
+	h := &doorHandler{g: g, door: d, doorName: d.String(), proto: proto}
+	if g.metrics != nil {
+		h.unrouted = g.routeMetrics(h.doorName, "")
+	}
+	return h
 }
 
 // TailnetHandler is the handler of one tailnet node. The shared node routes
 // by Host; a node of a route's own serves that route whatever the Host.
 func (g *Gateway) TailnetHandler(nodeName string, perRoute bool) http.Handler {
 	h := &doorHandler{g: g, door: routes.Tailnet, doorName: routes.Tailnet.String(), proto: "http"}
+	if g.metrics != nil {
+		h.unrouted = g.routeMetrics(h.doorName, "")
+	}
 	if perRoute {
 		h.fixedHost = nodeName
 	}
@@ -44,6 +51,8 @@ type doorHandler struct {
 	proto    string
 	// fixedHost, when set, replaces the Host header in route matching.
 	fixedHost string
+	// unrouted counts requests that matched no route.
+	unrouted *metrics.RouteDoor
 }
 
 func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -66,12 +75,21 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	lw := &loggingWriter{ResponseWriter: w, door: h.doorName, stall: cfg.Server.StallTimeout}
 	var routeName string
+	var matched *routes.Route
 	var id auth.Identity
 	defer func() {
 		lw.finish()
-		if mt := h.g.metrics; mt != nil {
-			mt.Requests.WithLabelValues(h.doorName, routeName, metrics.Code(lw.code())).Inc()
-			mt.Duration.WithLabelValues(h.doorName, routeName).Observe(time.Since(start).Seconds())
+		if h.g.metrics != nil {
+			var rm *metrics.RouteDoor
+			switch up := st.upstreams[matched]; {
+			case up != nil && up.metrics[h.door] != nil:
+				rm = up.metrics[h.door]
+			case routeName == "":
+				rm = h.unrouted
+			default:
+				rm = h.g.routeMetrics(h.doorName, routeName)
+			}
+			rm.Observe(lw.code(), time.Since(start))
 		}
 		if h.g.accessLog {
 			h.g.logAccess(lw, r, routeName, fwd, id, start)
@@ -95,7 +113,9 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if signIn != nil && strings.HasPrefix(path, "/.gatehouse/") && familyHost(st.table, r.Host) {
 		// Sign-in, callback and logout endpoints get a strict limit of
 		// their own, whatever routes.hcl says.
-		if lim := h.g.signInLimit; lim != nil {
+		// Keycloak's back-channel logouts are signed and come in bursts
+		// when an admin ends many sessions; they are not limited.
+		if lim := h.g.signInLimit; lim != nil && path != "/.gatehouse/backchannel-logout" {
 			key := ratelimit.ClientKey("", fwd.client)
 			v := lim.Allow(key, time.Now())
 			if !v.OK {
@@ -119,7 +139,7 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeNotFound(lw)
 		return
 	}
-	routeName = m.Route.Name
+	routeName, matched = m.Route.Name, m.Route
 	dr := m.Route.Doors[h.door]
 
 	if h.door == routes.Tailnet {

@@ -23,13 +23,14 @@ import (
 // Gateway is the running state shared by every door: the current route
 // table and one reverse proxy per route, swapped together atomically.
 type Gateway struct {
-	state     atomic.Pointer[state]
-	transport *http.Transport
-	log       *slog.Logger
-	accessLog bool
-	signIn    atomic.Pointer[SignIn]
-	limits    *ratelimit.Registry
-	metrics   *metrics.Metrics
+	state        atomic.Pointer[state]
+	transport    *http.Transport
+	log          *slog.Logger
+	accessLog    bool
+	signIn       atomic.Pointer[SignIn]
+	limits       *ratelimit.Registry
+	metrics      *metrics.Metrics
+	metricsCache sync.Map // door+route → *metrics.RouteDoor
 	// signInLimit guards gatehouse's own sign-in endpoints.
 	signInLimit *ratelimit.Limiter
 }
@@ -80,8 +81,9 @@ type routeLimits struct {
 }
 
 type upstream struct {
-	route *routes.Route
-	rp    *httputil.ReverseProxy
+	route   *routes.Route
+	rp      *httputil.ReverseProxy
+	metrics [2]*metrics.RouteDoor // by door
 }
 
 // Options tune a Gateway.
@@ -119,7 +121,13 @@ func (g *Gateway) Table() *routes.Table { return g.state.Load().table }
 func (g *Gateway) Swap(t *routes.Table) {
 	st := &state{table: t, upstreams: make(map[*routes.Route]*upstream, len(t.Routes()))}
 	for _, r := range t.Routes() {
-		st.upstreams[r] = g.newUpstream(r)
+		up := g.newUpstream(r)
+		if g.metrics != nil {
+			for _, d := range routes.Doors {
+				up.metrics[d] = g.routeMetrics(d.String(), r.Name)
+			}
+		}
+		st.upstreams[r] = up
 	}
 	// Family sign-in is not built yet: family routes fail closed.
 	st.policy = auth.Policy{SignInReady: false}
@@ -130,6 +138,17 @@ func (g *Gateway) Swap(t *routes.Table) {
 		st.limits = buildLimits(g.limits, t.Config)
 	}
 	g.state.Store(st)
+}
+
+// routeMetrics returns the series of a route on a door, the same ones
+// across reloads.
+func (g *Gateway) routeMetrics(door, route string) *metrics.RouteDoor {
+	key := door + "\x00" + route
+	if v, ok := g.metricsCache.Load(key); ok {
+		return v.(*metrics.RouteDoor)
+	}
+	v, _ := g.metricsCache.LoadOrStore(key, g.metrics.ForRouteDoor(door, route))
+	return v.(*metrics.RouteDoor)
 }
 
 // Close releases idle upstream connections.

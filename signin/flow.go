@@ -3,8 +3,8 @@ package signin
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -199,7 +199,11 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request, host string) {
 		writePage(w, status, "Sign-in refused", msg+` <a href="`+htmlEscape(f.Return)+`">Try again</a>.`)
 		return
 	}
-	s.writeSession(w, r, sess)
+	if !s.writeSession(w, r, sess) {
+		writePage(w, http.StatusInternalServerError, "Sign-in failed",
+			"Your account has more groups than fit in a browser cookie. Ask the administrator to trim your groups.")
+		return
+	}
 	s.outcome("signed_in")
 	s.log.Info("signed in", "sub", sess.Sub, "email", sess.Email, "host", host)
 	ret, err := ReturnURL(f.Return, host, s.familyHost)

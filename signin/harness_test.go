@@ -34,8 +34,8 @@ import (
 // clock is the gateway's clock: real time plus an offset tests move.
 type clock struct{ off atomic.Int64 }
 
-func (c *clock) Now() time.Time            { return time.Now().Add(time.Duration(c.off.Load())) }
-func (c *clock) Advance(d time.Duration)   { c.off.Add(int64(d)) }
+func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *clock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
 // backendSeen is what the backend received.
 type backendSeen struct {

@@ -73,21 +73,21 @@ type kcAuthRequest struct {
 	done      bool
 }
 
-func (a *kcAuthRequest) GetID() string                      { return a.id }
-func (a *kcAuthRequest) GetACR() string                     { return "" }
-func (a *kcAuthRequest) GetAMR() []string                   { return []string{"pwd"} }
-func (a *kcAuthRequest) GetAudience() []string              { return []string{a.clientID} }
-func (a *kcAuthRequest) GetAuthTime() time.Time             { return a.authTime }
-func (a *kcAuthRequest) GetClientID() string                { return a.clientID }
+func (a *kcAuthRequest) GetID() string                         { return a.id }
+func (a *kcAuthRequest) GetACR() string                        { return "" }
+func (a *kcAuthRequest) GetAMR() []string                      { return []string{"pwd"} }
+func (a *kcAuthRequest) GetAudience() []string                 { return []string{a.clientID} }
+func (a *kcAuthRequest) GetAuthTime() time.Time                { return a.authTime }
+func (a *kcAuthRequest) GetClientID() string                   { return a.clientID }
 func (a *kcAuthRequest) GetCodeChallenge() *oidc.CodeChallenge { return a.challenge }
-func (a *kcAuthRequest) GetNonce() string                   { return a.nonce }
-func (a *kcAuthRequest) GetRedirectURI() string             { return a.redirect }
-func (a *kcAuthRequest) GetResponseType() oidc.ResponseType { return a.respType }
-func (a *kcAuthRequest) GetResponseMode() oidc.ResponseMode { return a.respMode }
-func (a *kcAuthRequest) GetScopes() []string                { return a.scopes }
-func (a *kcAuthRequest) GetState() string                   { return a.state }
-func (a *kcAuthRequest) GetSubject() string                 { return a.userID }
-func (a *kcAuthRequest) Done() bool                         { return a.done }
+func (a *kcAuthRequest) GetNonce() string                      { return a.nonce }
+func (a *kcAuthRequest) GetRedirectURI() string                { return a.redirect }
+func (a *kcAuthRequest) GetResponseType() oidc.ResponseType    { return a.respType }
+func (a *kcAuthRequest) GetResponseMode() oidc.ResponseMode    { return a.respMode }
+func (a *kcAuthRequest) GetScopes() []string                   { return a.scopes }
+func (a *kcAuthRequest) GetState() string                      { return a.state }
+func (a *kcAuthRequest) GetSubject() string                    { return a.userID }
+func (a *kcAuthRequest) Done() bool                            { return a.done }
 
 type kcRefresh struct {
 	token    string
@@ -127,19 +127,21 @@ func (k kcPublic) Key() any { return &k.key.PublicKey }
 // kcClient is the confidential client made for gatehouse.
 type kcClient struct{ id string }
 
-func (c kcClient) GetID() string                         { return c.id }
-func (c kcClient) RedirectURIs() []string                { return nil }
-func (c kcClient) PostLogoutRedirectURIs() []string      { return nil }
-func (c kcClient) ApplicationType() op.ApplicationType   { return op.ApplicationTypeWeb }
-func (c kcClient) AuthMethod() oidc.AuthMethod           { return oidc.AuthMethodBasic }
-func (c kcClient) ResponseTypes() []oidc.ResponseType    { return []oidc.ResponseType{oidc.ResponseTypeCode} }
-func (c kcClient) LoginURL(id string) string             { return realmPath + "/login?authRequestID=" + id }
-func (c kcClient) AccessTokenType() op.AccessTokenType   { return op.AccessTokenTypeJWT }
-func (c kcClient) IDTokenLifetime() time.Duration        { return tokenLifetime }
-func (c kcClient) DevMode() bool                         { return false }
-func (c kcClient) IsScopeAllowed(string) bool            { return false }
-func (c kcClient) IDTokenUserinfoClaimsAssertion() bool  { return true }
-func (c kcClient) ClockSkew() time.Duration              { return 0 }
+func (c kcClient) GetID() string                       { return c.id }
+func (c kcClient) RedirectURIs() []string              { return nil }
+func (c kcClient) PostLogoutRedirectURIs() []string    { return nil }
+func (c kcClient) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
+func (c kcClient) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBasic }
+func (c kcClient) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
+func (c kcClient) LoginURL(id string) string            { return realmPath + "/login?authRequestID=" + id }
+func (c kcClient) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
+func (c kcClient) IDTokenLifetime() time.Duration       { return tokenLifetime }
+func (c kcClient) DevMode() bool                        { return false }
+func (c kcClient) IsScopeAllowed(string) bool           { return false }
+func (c kcClient) IDTokenUserinfoClaimsAssertion() bool { return true }
+func (c kcClient) ClockSkew() time.Duration             { return 0 }
 func (c kcClient) RestrictAdditionalIdTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
@@ -152,10 +154,10 @@ func (c kcClient) GrantTypes() []oidc.GrantType {
 
 // Valid redirect URIs, as in Keycloak: the callback on every family host.
 func (c kcClient) RedirectURIGlobs() []string {
-	return []string{"https://*.example.com/.gatehouse/callback"}
+	return []string{"https://*.example.com/.gatehouse/callback", "https://*.example.com:*/.gatehouse/callback"}
 }
 func (c kcClient) PostLogoutRedirectURIGlobs() []string {
-	return []string{"https://*.example.com/.gatehouse/signed-out"}
+	return []string{"https://*.example.com/.gatehouse/signed-out", "https://*.example.com:*/.gatehouse/signed-out"}
 }
 
 // keycloak is the provider and its test controls.
@@ -172,7 +174,7 @@ type keycloak struct {
 	reqs      map[string]*kcAuthRequest
 	codes     map[string]string
 	refreshes map[string]*kcRefresh
-	keys      []*kcKey // current first
+	keys      []*kcKey        // current first
 	ended     map[string]bool // sids ended at the provider
 	seq       int
 
@@ -213,6 +215,7 @@ func newKeycloak(t *testing.T, addr string) *keycloak {
 		BackChannelLogoutSupported: true,
 	}
 	kc.prov, err = op.NewProvider(cfg, kc, op.StaticIssuer(kc.issuer),
+		op.WithLogger(testLogger(t)),
 		op.WithCustomEndpoints(
 			op.NewEndpoint("protocol/openid-connect/auth"),
 			op.NewEndpoint("protocol/openid-connect/token"),

@@ -5,7 +5,6 @@ package signin
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -154,7 +153,7 @@ type identity struct {
 // Limits on what a token may put into a session, so a cookie stays under
 // header limits and memory stays bounded.
 const (
-	maxGroups   = 100
+	maxGroups   = 500
 	maxGroupLen = 200
 	maxClaimLen = 320
 )
@@ -299,7 +298,7 @@ func judge(s *session, now time.Time, refreshEvery time.Duration, revoked bool) 
 	switch {
 	case revoked, !now.Before(time.Unix(0, s.Expires)):
 		return sessionOver
-	case now.Sub(time.Unix(0, s.Checked)) >= refreshEvery, now.Before(time.Unix(0, s.Checked).Add(-5*time.Minute)):
+	case now.Sub(time.Unix(0, s.Checked)) >= refreshEvery, now.Before(time.Unix(0, s.Checked).Add(-5 * time.Minute)):
 		// Also re-check a session whose last check lies in the future
 		// (the clock went back): its age cannot be trusted.
 		return sessionRefresh
@@ -358,11 +357,4 @@ func sameOrigin(r *http.Request, host string) bool {
 		return false
 	}
 	return true
-}
-
-func describeErr(err error) string {
-	if err == nil {
-		return ""
-	}
-	return fmt.Sprint(err)
 }

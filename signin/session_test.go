@@ -30,7 +30,9 @@ func TestCookieAttributes(t *testing.T) {
 	b := h.browser()
 	b.signIn("https://photos.example.com/", "alice")
 
-	start := b.findResponse(func(r *http.Response) bool { return r.Request.URL.Host == "photos.example.com" && r.StatusCode == http.StatusFound })
+	start := b.findResponse(func(r *http.Response) bool {
+		return r.Request.URL.Host == "photos.example.com" && r.StatusCode == http.StatusFound
+	})
 	flow := findSetCookie(start, flowCookiePrefix)
 	for _, want := range []string{"Path=/", "Max-Age=600", "HttpOnly", "Secure", "SameSite=Lax"} {
 		if !strings.Contains(flow, "; "+want) {
@@ -103,6 +105,19 @@ func TestManyGroupsStayUnderCookieLimits(t *testing.T) {
 	if chunks < 2 {
 		t.Errorf("%d session chunks; expected the session to be split", chunks)
 	}
+
+	// Far more than fits: the session keeps the groups routes ask for.
+	var hoard []string
+	for i := 0; i < 120; i++ {
+		hoard = append(hoard, fmt.Sprintf("/g%03d/%s", i, strings.Repeat("y", 180)))
+	}
+	hoard = append(hoard, "/parents")
+	h.kc.addUser(&kcUser{Username: "hoarder", Email: "hoarder@example.com", EmailVerified: true, Groups: hoard})
+	b = h.browser()
+	resp, body = b.signIn("https://request.example.com/", "hoarder")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("user with %d long groups: %d %s", len(hoard), resp.StatusCode, body)
+	}
 }
 
 // Renewal: past refresh_interval the next request renews the session with
@@ -138,7 +153,9 @@ func TestRenewalWithRefreshToken(t *testing.T) {
 	if _, r := h.kc.counts(); r != refreshes+1 {
 		t.Errorf("%d refresh grants for one renewal, want 1", r-refreshes)
 	}
-	renewed := b.findResponse(func(r *http.Response) bool { return sessionCookieSet(r) && strings.HasPrefix(r.Request.URL.Path, "/thumb/") })
+	renewed := b.findResponse(func(r *http.Response) bool {
+		return sessionCookieSet(r) && strings.HasPrefix(r.Request.URL.Path, "/thumb/")
+	})
 	if renewed == nil {
 		t.Fatal("no renewed session cookie")
 	}
@@ -330,11 +347,11 @@ func TestNonBrowserCallersGet401JSON(t *testing.T) {
 	b := h.browser()
 	b.noRedirects(true)
 	for name, hdr := range map[string][]string{
-		"fetch":          {"Sec-Fetch-Mode", "cors", "Sec-Fetch-Dest", "empty", "Accept", "*/*"},
-		"image":          {"Sec-Fetch-Mode", "no-cors", "Sec-Fetch-Dest", "image"},
-		"xhr":            {"X-Requested-With", "XMLHttpRequest"},
-		"json client":    {"Sec-Fetch-Mode", "", "Sec-Fetch-Dest", "", "Accept", "application/json"},
-		"curl":           {"Sec-Fetch-Mode", "", "Sec-Fetch-Dest", "", "Accept", "*/*"},
+		"fetch":       {"Sec-Fetch-Mode", "cors", "Sec-Fetch-Dest", "empty", "Accept", "*/*"},
+		"image":       {"Sec-Fetch-Mode", "no-cors", "Sec-Fetch-Dest", "image"},
+		"xhr":         {"X-Requested-With", "XMLHttpRequest"},
+		"json client": {"Sec-Fetch-Mode", "", "Sec-Fetch-Dest", "", "Accept", "application/json"},
+		"curl":        {"Sec-Fetch-Mode", "", "Sec-Fetch-Dest", "", "Accept", "*/*"},
 	} {
 		req, _ := http.NewRequest(http.MethodGet, "https://photos.example.com/api-ish/x", nil)
 		for i := 0; i < len(hdr); i += 2 {

@@ -231,7 +231,10 @@ func (s *SignIn) ServeGatehouse(w http.ResponseWriter, r *http.Request) bool {
 	}
 	switch routes.CleanPath(r.URL.Path) {
 	case callbackPath:
-		if !allowMethods(w, r, http.MethodGet) {
+		// GET only: a HEAD (a link checker) must not use up the sign-in.
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			writePage(w, http.StatusMethodNotAllowed, "Method not allowed", "This address does not take that method.")
 			return true
 		}
 		s.callback(w, r, host)
@@ -357,28 +360,59 @@ func (s *SignIn) sessionAD() []byte {
 	return []byte("session\x00" + s.names.session + "\x00" + s.cfg.Issuer + "\x00" + s.cfg.ClientID)
 }
 
-func (s *SignIn) writeSession(w http.ResponseWriter, r *http.Request, sess *session) {
-	for attempt := 0; attempt < 2; attempt++ {
-		b, err := marshalSession(sess)
-		if err == nil {
+// writeSession stores a session in its cookie. A session too large for
+// its cookies first gives up the logout hint (the ID token), then keeps
+// only the groups some route of the table asks for; it reports false if
+// even that does not fit.
+func (s *SignIn) writeSession(w http.ResponseWriter, r *http.Request, sess *session) bool {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var b []byte
+		if b, err = marshalSession(sess); err == nil {
 			var val string
 			if val, err = s.keys.seal(purposeSession, b, s.sessionAD()); err == nil {
 				left := time.Unix(0, sess.Expires).Sub(s.now())
 				if err = s.cw.writeSessionValue(w, r, val, left); err == nil {
-					return
+					return true
 				}
 			}
 		}
-		if sess.IDToken == "" {
-			s.log.Error("cannot store the session cookie", "sub", sess.Sub, "err", err)
-			return
-		}
-		// Too large: give up the logout hint before the session.
-		s.log.Warn("session too large for its cookies; logout will not carry id_token_hint", "sub", sess.Sub, "groups", len(sess.Groups))
 		cp := *sess
-		cp.IDToken = ""
+		switch attempt {
+		case 0:
+			s.log.Warn("session too large for its cookies; logout will not carry id_token_hint", "sub", sess.Sub, "groups", len(sess.Groups))
+			cp.IDToken = ""
+		case 1:
+			s.log.Warn("session still too large; keeping only the groups routes ask for", "sub", sess.Sub, "groups", len(sess.Groups))
+			cp.Groups = s.usedGroups(sess.Groups)
+		}
 		sess = &cp
 	}
+	s.log.Error("cannot store the session cookie", "sub", sess.Sub, "err", err)
+	return false
+}
+
+// usedGroups keeps the groups that some route of the table requires.
+func (s *SignIn) usedGroups(groups []string) []string {
+	want := map[string]bool{}
+	if t := s.opt.Table(); t != nil {
+		for _, r := range t.Routes() {
+			for _, dr := range r.Doors {
+				if dr != nil {
+					for _, g := range dr.Groups {
+						want[g] = true
+					}
+				}
+			}
+		}
+	}
+	var out []string
+	for _, g := range groups {
+		if want[g] {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 var errNoRefresh = errors.New("no refresh token: sign in again")

@@ -1,0 +1,583 @@
+# Evaluation tests of services.gatehouse: lib.evalModules over module.nix
+# and the stand-ins in stubs.nix. Needs nixpkgs' lib (the nixpkgs.lib
+# repository), which is not part of this repository:
+#
+#   nix-instantiate --eval --strict --json nixos/tests/eval.nix \
+#     --argstr nixpkgsLib /path/to/nixpkgs.lib -A report
+#
+# .ci/nix-checks runs it (and the typeErrors one by one) when NIXPKGS_LIB is
+# set. `report` throws, naming every failed check, or lists the cases.
+# The flake's checks pass nixpkgs' own lib instead. nixos_flags_test.go
+# passes the README's NixOS example as `readme`.
+{
+  nixpkgsLib ? builtins.getEnv "NIXPKGS_LIB",
+  readme ? "",
+  lib ?
+    let
+      root = /. + nixpkgsLib;
+    in
+    if nixpkgsLib == "" then
+      throw "nixos/tests/eval.nix: set NIXPKGS_LIB (or --argstr nixpkgsLib) to a checkout of nixpkgs.lib"
+    else
+      import (if builtins.pathExists (root + "/lib/default.nix") then root + "/lib" else root),
+}:
+
+let
+
+  store = builtins.storeDir;
+  fakeDrv = name: {
+    type = "derivation";
+    inherit name;
+    outPath = "${store}/00000000000000000000000000000000-${name}";
+    meta.mainProgram = "gatehouse";
+  };
+  gatehouse = fakeDrv "gatehouse-eval";
+  exe = "${gatehouse}/bin/gatehouse";
+  pkgs = {
+    inherit gatehouse;
+    coreutils = "${store}/11111111111111111111111111111111-coreutils";
+    writeText = name: _text: "${store}/22222222222222222222222222222222-${name}";
+    runCommand = name: _env: _script: "${store}/33333333333333333333333333333333-${name}";
+    stdenv = {
+      buildPlatform.canExecute = _: true;
+      hostPlatform = { };
+    };
+    callPackage = _: _: throw "the eval tests use pkgs.gatehouse";
+  };
+  checkedTable = "${store}/33333333333333333333333333333333-gatehouse-routes.hcl";
+
+  eval =
+    config:
+    (lib.evalModules {
+      modules = [
+        ./stubs.nix
+        ../module.nix
+        { _module.args.pkgs = pkgs; }
+        { services.gatehouse.enable = true; }
+        config
+      ];
+    }).config;
+
+  example = import ../examples/routes.nix;
+
+  failedAssertions = c: map (a: a.message) (lib.filter (a: !a.assertion) c.assertions);
+  svc = c: c.systemd.services.gatehouse;
+  sc = c: (svc c).serviceConfig;
+
+  # A check: what, and the value found against the value wanted.
+  is = what: got: want: { inherit what got want; };
+  has = what: haystack: needle: {
+    inherit what;
+    got = lib.hasInfix needle haystack;
+    want = true;
+  };
+
+  hardening = {
+    Type = "notify";
+    NotifyAccess = "main";
+    DynamicUser = true;
+    StateDirectory = "gatehouse";
+    UMask = "0077";
+    NoNewPrivileges = true;
+    PrivateTmp = true;
+    PrivateDevices = true;
+    ProtectSystem = "strict";
+    ProtectHome = true;
+    ProtectKernelTunables = true;
+    ProtectKernelModules = true;
+    ProtectKernelLogs = true;
+    ProtectControlGroups = true;
+    ProtectClock = true;
+    ProtectHostname = true;
+    ProtectProc = "invisible";
+    RestrictAddressFamilies = [
+      "AF_INET"
+      "AF_INET6"
+      "AF_UNIX"
+      "AF_NETLINK"
+    ];
+    RestrictNamespaces = true;
+    LockPersonality = true;
+    MemoryDenyWriteExecute = true;
+    SystemCallFilter = [
+      "@system-service"
+      "~@privileged"
+    ];
+    SystemCallErrorNumber = "EPERM";
+  };
+
+  matrixConfig = {
+    services.cloudflared.enable = true;
+    services.gatehouse = {
+      routes = example // {
+        oidc = {
+          issuer = "https://auth.example.com/realms/home";
+          client_id = "gatehouse";
+        };
+      };
+      tailnet.authKeyFile = "/run/keys/ts-authkey";
+      tailnet.controlURL = "https://headscale.example.com";
+      oidc.clientSecretFile = "/run/keys/oidc-client-secret";
+      environmentFile = "/run/keys/gatehouse.env";
+      cloudflare.tunnel = "home";
+      logFormat = "json";
+      accessLog = false;
+    };
+  };
+  publicHosts = [
+    "photos"
+    "files"
+    "passwords"
+    "watch"
+    "request"
+    "audiobooks"
+    "music"
+    "auth"
+  ];
+
+  cases = {
+    # The reference matrix with every secret, the tunnel and Headscale.
+    matrix = {
+      config = matrixConfig;
+      checks =
+        c:
+        let
+          text = c.services.gatehouse.renderedRoutes;
+        in
+        [
+          (is "failed assertions" (failedAssertions c) [ ])
+          (is "warnings" c.warnings [ ])
+          (is "ExecStart" (sc c).ExecStart
+            ''"${exe}" "run" "-config" "/etc/gatehouse/routes.hcl" "-log-format" "json" "-log-level" "info" "-access-log=false"''
+          )
+          (is "ExecReload" (sc c).ExecReload [
+            ''"${exe}" "check" "-config" "/etc/gatehouse/routes.hcl"''
+            "${pkgs.coreutils}/bin/kill -HUP $MAINPID"
+          ])
+          (is "LoadCredential" (sc c).LoadCredential [
+            "oidc-client-secret:/run/keys/oidc-client-secret"
+            "ts-authkey:/run/keys/ts-authkey"
+          ])
+          (is "EnvironmentFile" (sc c).EnvironmentFile "/run/keys/gatehouse.env")
+          (is "hardening" (lib.filterAttrs (n: _: hardening ? ${n}) (sc c)) hardening)
+          (is "CapabilityBoundingSet" (sc c).CapabilityBoundingSet [ "" ])
+          (is "no AmbientCapabilities" ((sc c) ? AmbientCapabilities) false)
+          (is "PrivateUsers" (sc c).PrivateUsers true)
+          (is "WatchdogSec" (sc c).WatchdogSec "30s")
+          (is "TimeoutStopSec" (sc c).TimeoutStopSec "30s 15s")
+          (is "stopIfChanged" (svc c).stopIfChanged false)
+          (is "reloadTriggers" (svc c).reloadTriggers [ checkedTable ])
+          (is "/etc/gatehouse/routes.hcl" c.environment.etc."gatehouse/routes.hcl".source checkedTable)
+          (is "cloudflared ingress" c.services.cloudflared.tunnels.home.ingress (
+            lib.genAttrs (map (h: "${h}.example.com") publicHosts) (_: "http://127.0.0.1:8750")
+          ))
+          (is "cloudflared after gatehouse" c.systemd.services.cloudflared-tunnel-home.after [ "gatehouse.service" ])
+          (has "listen rendered" text ''listen = "127.0.0.1:8750"'')
+          (has "auth key as a credential" text ''auth_key_file = "/run/credentials/gatehouse.service/ts-authkey"'')
+          (has "control_url" text ''control_url = "https://headscale.example.com"'')
+          (has "state_dir" text ''state_dir = "/var/lib/gatehouse/tailnet"'')
+          (has "cookie keys in the state directory" text ''cookie_key_file = "/var/lib/gatehouse/oidc/cookie.keys"'')
+          (has "oidc secret as a credential" text ''client_secret_file = "/run/credentials/gatehouse.service/oidc-client-secret"'')
+          (has "admins" text ''admins = ["admin@example.com"]'')
+          (has "labelled route block" text ''route "immich" {'')
+          (has "labelled path block" text ''path "/api/" {'')
+          (is "no store path in the table" (lib.hasInfix store text) false)
+        ];
+    };
+
+    # routes and routesFile are exclusive, and one is required.
+    bothRoutes = {
+      config.services.gatehouse = {
+        routes = example;
+        routesFile = "/var/lib/gatehouse/routes.hcl";
+      };
+      assertion = "routes and routesFile are both set";
+    };
+    noRoutes = {
+      config = { };
+      assertion = "set the route table, either services.gatehouse.routes";
+    };
+
+    # A port below 1024 keeps exactly CAP_NET_BIND_SERVICE, from the host's
+    # user namespace.
+    lowPort = {
+      config.services.gatehouse = {
+        routes = example;
+        cloudflare.port = 80;
+      };
+      checks = c: [
+        (is "failed assertions" (failedAssertions c) [ ])
+        (is "CapabilityBoundingSet" (sc c).CapabilityBoundingSet [ "CAP_NET_BIND_SERVICE" ])
+        (is "AmbientCapabilities" (sc c).AmbientCapabilities [ "CAP_NET_BIND_SERVICE" ])
+        (is "PrivateUsers" (sc c).PrivateUsers false)
+        (has "listen rendered" c.services.gatehouse.renderedRoutes ''listen = "127.0.0.1:80"'')
+      ];
+    };
+    lowMetricsPort = {
+      config.services.gatehouse = {
+        routes = example // {
+          metrics.listen = "127.0.0.1:99";
+        };
+      };
+      checks = c: [
+        (is "CapabilityBoundingSet" (sc c).CapabilityBoundingSet [ "CAP_NET_BIND_SERVICE" ])
+      ];
+    };
+    highPort = {
+      config.services.gatehouse = {
+        routes = example;
+        cloudflare.port = 1024;
+      };
+      checks = c: [
+        (is "CapabilityBoundingSet" (sc c).CapabilityBoundingSet [ "" ])
+        (is "PrivateUsers" (sc c).PrivateUsers true)
+      ];
+    };
+
+    ipv6Door = {
+      config.services.gatehouse = {
+        routes = example;
+        cloudflare.address = "::1";
+        cloudflare.tunnel = "home";
+      };
+      checks = c: [
+        (has "listen rendered" c.services.gatehouse.renderedRoutes ''listen = "[::1]:8750"'')
+        (is "ingress" c.services.cloudflared.tunnels.home.ingress."photos.example.com" "http://[::1]:8750")
+      ];
+    };
+    # Ingress rules for a cloudflared that does not run: said, not fatal.
+    tunnelWithoutCloudflared = {
+      config.services.gatehouse = {
+        routes = example;
+        cloudflare.tunnel = "home";
+      };
+      checks = c: [
+        (is "failed assertions" (failedAssertions c) [ ])
+        (is "warning" (lib.any (lib.hasInfix "services.cloudflared.enable is false") c.warnings) true)
+        (is "ingress still written" (lib.length (lib.attrNames c.services.cloudflared.tunnels.home.ingress)) 8)
+        (is "no ordering on a unit that does not exist" (c.systemd.services ? cloudflared-tunnel-home) false)
+      ];
+    };
+    wildcardDoor = {
+      config.services.gatehouse = {
+        routes = example;
+        cloudflare.address = "0.0.0.0";
+        cloudflare.tunnel = "home";
+      };
+      checks = c: [
+        (is "ingress" c.services.cloudflared.tunnels.home.ingress."photos.example.com" "http://127.0.0.1:8750")
+      ];
+    };
+
+    # A hand-written file outside the store is read in place (gatehouse
+    # watches it); one in the store is linked into /etc and reloads.
+    routesFileOutsideStore = {
+      config.services.gatehouse = {
+        routesFile = "/var/lib/gatehouse/routes.hcl";
+        cloudflare.tunnel = "home";
+        cloudflare.hostnames = [ "photos.example.com" ];
+      };
+      checks = c: [
+        (is "failed assertions" (failedAssertions c) [ ])
+        (is "ExecStart" (sc c).ExecStart
+          ''"${exe}" "run" "-config" "/var/lib/gatehouse/routes.hcl" "-log-format" "text" "-log-level" "info"''
+        )
+        (is "no /etc link" (c.environment.etc ? "gatehouse/routes.hcl") false)
+        (is "reloadTriggers" (svc c).reloadTriggers [ ])
+        (is "ingress" c.services.cloudflared.tunnels.home.ingress { "photos.example.com" = "http://127.0.0.1:8750"; })
+        (is "renderedRoutes" c.services.gatehouse.renderedRoutes null)
+      ];
+    };
+    routesFileInStore = {
+      config.services.gatehouse.routesFile = "${store}/44444444444444444444444444444444-routes.hcl";
+      checks = c: [
+        (is "failed assertions" (failedAssertions c) [ ])
+        (is "/etc link" c.environment.etc."gatehouse/routes.hcl".source checkedTable)
+        (has "ExecStart" (sc c).ExecStart ''"-config" "/etc/gatehouse/routes.hcl"'')
+      ];
+    };
+    routesFileTunnelWithoutHosts = {
+      config.services.gatehouse = {
+        routesFile = "/var/lib/gatehouse/routes.hcl";
+        cloudflare.tunnel = "home";
+      };
+      assertion = "no Cloudflare hostnames to route";
+    };
+
+    # Secrets: never from the store, never written into routes directly.
+    secretInStore = {
+      config.services.gatehouse = {
+        routes = example;
+        tailnet.authKeyFile = "${store}/55555555555555555555555555555555-ts-authkey";
+      };
+      assertion = "services.gatehouse.tailnet.authKeyFile = \"${store}";
+    };
+    relativeSecret = {
+      config.services.gatehouse = {
+        routes = example;
+        environmentFile = "gatehouse.env";
+      };
+      assertion = "give an absolute path outside the Nix store";
+    };
+    secretWrittenIntoRoutes = {
+      config.services.gatehouse.routes = lib.recursiveUpdate example { tailnet.auth_key_file = "/etc/ts-authkey"; };
+      assertion = "services.gatehouse.routes.tailnet.auth_key_file is set by the module; use services.gatehouse.tailnet.authKeyFile";
+    };
+    listenWrittenIntoRoutes = {
+      config.services.gatehouse.routes = lib.recursiveUpdate example { cloudflare.listen = "127.0.0.1:9000"; };
+      assertion = "routes.cloudflare.listen is set by the module";
+    };
+    keyAndOAuth = {
+      config.services.gatehouse = {
+        routes = example;
+        tailnet.authKeyFile = "/run/keys/a";
+        tailnet.clientSecretFile = "/run/keys/b";
+      };
+      assertion = "set authKeyFile or clientSecretFile, not both";
+    };
+    oidcWithoutSecret = {
+      config.services.gatehouse.routes = example // {
+        oidc = {
+          issuer = "https://auth.example.com/realms/home";
+          client_id = "gatehouse";
+        };
+      };
+      assertion = "oidc.clientSecretFile is not";
+    };
+    secretWithoutOidc = {
+      config.services.gatehouse = {
+        routes = example;
+        oidc.clientSecretFile = "/run/keys/oidc";
+      };
+      assertion = "add issuer and client_id there";
+    };
+    tailnetOffButConfigured = {
+      config.services.gatehouse = {
+        routes = example;
+        tailnet.enable = false;
+      };
+      assertion = "tailnet.enable is false, but tailnet settings";
+    };
+    configInExtraArgs = {
+      config.services.gatehouse = {
+        routes = example;
+        extraArgs = [
+          "-config=/tmp/other.hcl"
+        ];
+      };
+      assertion = "do not pass -config";
+    };
+
+    # Flags: extraArgs go last; the other flags are always spelt out.
+    flags = {
+      config.services.gatehouse = {
+        routes = example;
+        logLevel = "debug";
+        extraArgs = [ "-access-log=true" ];
+        watchdogSec = null;
+      };
+      checks = c: [
+        (is "ExecStart" (sc c).ExecStart
+          ''"${exe}" "run" "-config" "/etc/gatehouse/routes.hcl" "-log-format" "text" "-log-level" "debug" "-access-log=true"''
+        )
+        (is "no WatchdogSec" ((sc c) ? WatchdogSec) false)
+      ];
+    };
+    # The module's state default gives way to the table's own value.
+    cookieKeyFileKept = {
+      config.services.gatehouse = {
+        routes = example // {
+          oidc = {
+            issuer = "https://auth.example.com/realms/home";
+            client_id = "gatehouse";
+            cookie_key_file = "/var/lib/gatehouse/keys/cookies";
+          };
+        };
+        oidc.clientSecretFile = "/run/keys/oidc";
+      };
+      checks = c: [
+        (is "failed assertions" (failedAssertions c) [ ])
+        (has "cookie_key_file" c.services.gatehouse.renderedRoutes ''cookie_key_file = "/var/lib/gatehouse/keys/cookies"'')
+      ];
+    };
+    shutdownTimeout = {
+      config.services.gatehouse.routes = example // {
+        server.shutdown_timeout = "2m";
+      };
+      checks = c: [ (is "TimeoutStopSec" (sc c).TimeoutStopSec "2m 15s") ];
+    };
+  };
+
+  # Definitions that must not evaluate, and the error each must give; run
+  # one by one by .ci/nix-checks, which matches the message.
+  typeErrors = lib.mapAttrs (
+    _: config:
+    let
+      c = eval config;
+    in
+    [
+      (sc c).ExecStart
+      c.services.gatehouse.renderedRoutes
+    ]
+  ) {
+    portAsString.services.gatehouse = {
+      routes = example;
+      cloudflare.port = "8750";
+    };
+    portOutOfRange.services.gatehouse = {
+      routes = example;
+      cloudflare.port = 70000;
+    };
+    misspeltAccess.services.gatehouse.routes = lib.recursiveUpdate example {
+      route.radarr.tailnet.access = "admn";
+    };
+    familyOnTheTailnet.services.gatehouse.routes = lib.recursiveUpdate example {
+      route.radarr.tailnet.access = "family";
+    };
+    routeWithoutBackend.services.gatehouse.routes = {
+      domain = "example.com";
+      route.x.tailnet.access = "admin";
+    };
+    secretAsNixPath.services.gatehouse = {
+      routes = example;
+      tailnet.authKeyFile = ./stubs.nix;
+    };
+  };
+
+  run =
+    name: case:
+    let
+      c = eval case.config;
+      failed = failedAssertions c;
+      problems =
+        if case ? assertion then
+          lib.optional (!lib.any (lib.hasInfix case.assertion) failed)
+            "expected a failed assertion containing \"${case.assertion}\", got ${builtins.toJSON failed}"
+        else
+          map (k: "${k.what}: got ${builtins.toJSON k.got}, want ${builtins.toJSON k.want}") (
+            lib.filter (k: k.got != k.want) (case.checks c)
+          );
+    in
+    map (p: "${name}: ${p}") problems;
+
+  # flake.nix, with nixpkgs stood in for: its outputs have the promised
+  # shape, the version reaches `gatehouse version`, and the module it exports
+  # defaults to its own build.
+  flake =
+    let
+      outputs = (import ../../flake.nix).outputs {
+        self = outputs // {
+          shortRev = "abc1234";
+        };
+        nixpkgs = {
+          inherit lib;
+          legacyPackages = lib.genAttrs [ "x86_64-linux" "aarch64-linux" ] (_: flakePkgs);
+        };
+      };
+      flakePkgs = pkgs // {
+        stdenv = pkgs.stdenv // {
+          hostPlatform.system = "x86_64-linux";
+        };
+        # Just enough of callPackage and buildGo126Module for package.nix.
+        callPackage =
+          f: args:
+          import f (
+            {
+              inherit lib;
+              buildGo126Module = a: fakeDrv "gatehouse-${a.version}" // { inherit (a) version vendorHash ldflags subPackages; };
+            }
+            // args
+          );
+      };
+      pkg = outputs.packages.x86_64-linux.gatehouse;
+      moduleEval = lib.evalModules {
+        modules = [
+          ./stubs.nix
+          outputs.nixosModules.default
+          { _module.args.pkgs = flakePkgs; }
+          {
+            services.gatehouse = {
+              enable = true;
+              routes = example;
+            };
+          }
+        ];
+      };
+    in
+    [
+      (is "flake outputs" (lib.attrNames outputs) [
+        "checks"
+        "nixosModules"
+        "overlays"
+        "packages"
+      ])
+      (is "packages" (lib.attrNames outputs.packages.aarch64-linux) [
+        "default"
+        "gatehouse"
+      ])
+      (is "checks" (lib.attrNames outputs.checks.x86_64-linux) [
+        "example-routes"
+        "module-eval"
+        "package"
+        "vm"
+      ])
+      (is "version" pkg.version "0.0.0-abc1234")
+      (is "version stamped" (lib.elem "-X main.version=0.0.0-abc1234" pkg.ldflags) true)
+      (is "vendorHash" pkg.vendorHash (lib.fileContents ../vendorHash.sri))
+      (is "vendorHash is SRI" (builtins.match "sha256-[A-Za-z0-9+/]{43}=" pkg.vendorHash != null) true)
+      (is "subPackages" pkg.subPackages [ "." ])
+      (is "overlay" (outputs.overlays.default flakePkgs flakePkgs).gatehouse.name "gatehouse-0.0.0-abc1234")
+      (is "module's package" moduleEval.config.services.gatehouse.package.name "gatehouse-0.0.0-abc1234")
+      (is "module's ExecStart" (lib.hasPrefix ''"${outputs.packages.x86_64-linux.gatehouse}/bin/gatehouse" "run"''
+        moduleEval.config.systemd.services.gatehouse.serviceConfig.ExecStart
+      ) true)
+    ];
+
+  problems =
+    lib.concatLists (lib.mapAttrsToList run cases)
+    ++ map (k: "flake: ${k.what}: got ${builtins.toJSON k.got}, want ${builtins.toJSON k.want}") (
+      lib.filter (k: k.got != k.want) flake
+    );
+in
+{
+  inherit cases typeErrors;
+
+  report =
+    if problems == [ ] then
+      map (n: "ok ${n}") (lib.attrNames cases ++ [ "flake" ])
+    else
+      throw ("services.gatehouse evaluation tests failed:\n  " + lib.concatStringsSep "\n  " problems);
+
+  # The README's example host, as written there.
+  readmeExample =
+    let
+      c =
+        (lib.evalModules {
+          specialArgs.inputs.gatehouse.nixosModules.default = ../module.nix;
+          modules = [
+            ./stubs.nix
+            { _module.args.pkgs = pkgs; }
+            (/. + readme)
+          ];
+        }).config;
+    in
+    {
+      failedAssertions = failedAssertions c;
+      inherit (c) warnings;
+      routes = c.services.gatehouse.renderedRoutes;
+      ingress = c.services.cloudflared.tunnels.home.ingress;
+      loadCredential = (sc c).LoadCredential;
+    };
+
+  # What nixos_flags_test.go feeds to the real binary.
+  generated =
+    let
+      c = eval matrixConfig;
+    in
+    {
+      execStart = (sc c).ExecStart;
+      execReload = (sc c).ExecReload;
+      routes = c.services.gatehouse.renderedRoutes;
+      inherit exe;
+    };
+}

@@ -1,0 +1,34 @@
+// Package signin is family sign-in: the OpenID Connect authorization code
+// flow with PKCE against the household Keycloak (any OpenID Provider), for
+// the Cloudflare door's family routes. It implements proxy.SignIn.
+//
+// Design, in short (README "Family sign-in" has the whole story):
+//
+//   - The flow. A browser navigation without a session is redirected to the
+//     provider; state, nonce and the PKCE verifier travel in a sealed,
+//     host-only __Host- cookie, one per sign-in. The callback lives at
+//     /.gatehouse/callback on the family host where the sign-in began, so
+//     that cookie never leaves the host and the return address is on it.
+//     Anything that is not a navigation gets 401 JSON.
+//   - Sessions are stateless sealed cookies (XChaCha20-Poly1305, keys from
+//     the cookie key file, the first sealing and all opening), chunked when
+//     large, scoped to cookie_domain (__Secure-) or one host (__Host-). They
+//     carry the identity, the refresh token and the ID token (for logout).
+//     Backends never see them (StripCookies).
+//   - Renewal. A session older than refresh_interval since its last check is
+//     renewed with the refresh token on its next request (singleflight per
+//     session, plus a short cache for requests still carrying the old
+//     cookie); a refusal ends it. That bounds how long a user disabled at the
+//     provider keeps access.
+//   - Ending sessions. Because cookies are self-contained, logout and
+//     back-channel logout write to a bounded, in-memory revocation record
+//     ("sessions of this sid/sub/id begun before T are over"), consulted on
+//     every request and kept across reloads; overflow raises a floor that
+//     signs people out rather than letting anyone back in.
+//   - Availability. Discovery and health probes run in the background with
+//     backoff; Ready is false while the provider is unreachable, and the
+//     door then answers family routes with 503.
+//
+// policy.go holds the rules (return addresses, navigation detection, claim
+// mapping, email check, session verdicts, cookie names) without I/O.
+package signin
