@@ -50,6 +50,7 @@ Usage:
   gatehouse check [-config routes.hcl]   validate the file, print every problem
   gatehouse routes [-config routes.hcl]  print who can reach what, through which door
   gatehouse login [-config routes.hcl]   join the tailnet without an auth key (prints login URLs)
+  gatehouse tokens list|revoke …         list or revoke family device tokens (gatehouse tokens -h)
   gatehouse version                      print the version
 
 A running gateway re-reads the file when it changes or on SIGHUP, and keeps
@@ -66,6 +67,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	}
+	if cmd == "tokens" {
+		return tokensCommand(args, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("gatehouse "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -245,7 +249,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	defer gw.Close()
 	// Family sign-in starts discovering its provider in the background:
 	// a provider that is down never delays the doors.
-	signIns := &signInSwitch{gw: gw, log: o.log, client: o.oidcClient,
+	signIns := &signInSwitch{gw: gw, log: o.log, client: o.oidcClient, limits: limits,
 		outcome: func(outcome string) { mt.SignIns.WithLabelValues(outcome).Inc() }}
 	signIns.update(cfg.OIDC)
 	defer signIns.close()
@@ -457,6 +461,7 @@ type signInSwitch struct {
 	log     *slog.Logger
 	client  *http.Client
 	outcome func(string) // gatehouse_signins_total
+	limits  signin.LimiterSource
 	cur     *signin.SignIn
 }
 
@@ -472,7 +477,7 @@ func (s *signInSwitch) update(cfg *routes.OIDCConfig) {
 	}
 	next, err := signin.New(cfg, signin.Options{
 		Table: s.gw.Table, Log: s.log.With("part", "signin"), HTTPClient: s.client, Previous: s.cur,
-		Outcome: s.outcome,
+		Outcome: s.outcome, Limits: s.limits,
 	})
 	if err != nil {
 		if s.cur != nil {

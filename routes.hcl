@@ -77,10 +77,9 @@ route "immich" {
     access = "family"
   }
   # The Immich phone app cannot follow a sign-in redirect; it talks to the
-  # API with its own token.
-  path "/api/" {
-    cloudflare = "app"
-  }
+  # API with its own token. The preset opens /api/, /.well-known/immich and
+  # shared links (README: Presets); `gatehouse routes` lists the paths.
+  preset = "immich"
   # Password guessing: a few tries a minute, and ten failures in 15 minutes
   # shut the client out of Immich for an hour. Only this path counts:
   # shared albums answer bursts of 401s that are not attacks.
@@ -107,13 +106,9 @@ route "nextcloud" {
     host   = "files"
     access = "family"
   }
-  # Desktop and phone sync clients use WebDAV with app passwords.
-  path "/remote.php/" {
-    cloudflare = "app"
-  }
-  path "/ocs/" {
-    cloudflare = "app"
-  }
+  # Desktop and phone sync clients use WebDAV, OCS and login flow v2 with
+  # app passwords.
+  preset = "nextcloud"
 }
 
 route "vaultwarden" {
@@ -157,22 +152,9 @@ route "jellyfin" {
     host   = "watch"
     access = "family"
   }
-  # TV and phone apps authenticate against Jellyfin's own API.
-  path "/Users/" {
-    cloudflare = "app"
-  }
-  path "/Items/" {
-    cloudflare = "app"
-  }
-  path "/Videos/" {
-    cloudflare = "app"
-  }
-  path "/Sessions/" {
-    cloudflare = "app"
-  }
-  path "/socket" {
-    cloudflare = "app"
-  }
+  # TV and phone apps authenticate against Jellyfin's own API; only the
+  # web client (/web/) stays behind family sign-in.
+  preset = "jellyfin"
 }
 
 route "jellyseerr" {
@@ -198,12 +180,7 @@ route "audiobookshelf" {
     access = "family"
   }
   # The phone app logs in against the API itself.
-  path "/api/" {
-    cloudflare = "app"
-  }
-  path "/login" {
-    cloudflare = "app"
-  }
+  preset = "audiobookshelf"
 }
 
 route "navidrome" {
@@ -215,11 +192,12 @@ route "navidrome" {
   cloudflare {
     host   = "music"
     access = "family"
+    # Signs the family member in to Navidrome when it trusts the header
+    # (ND_EXTAUTH_TRUSTEDSOURCES=127.0.0.1/32; README: Identity headers).
+    identity_headers = ["Remote-User"]
   }
   # Subsonic clients (phone music players) carry their own credentials.
-  path "/rest/" {
-    cloudflare = "app"
-  }
+  preset = "navidrome"
 }
 
 # --- Admin only, tailnet only -----------------------------------------------

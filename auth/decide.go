@@ -26,9 +26,13 @@ type TailnetPeer struct {
 
 // FamilyUser is a signed-in family member.
 type FamilyUser struct {
-	Subject string
-	Email   string
-	Groups  []string
+	Subject  string
+	Email    string
+	Username string // preferred_username
+	Groups   []string
+	// Device names the device token the request came with ("Mum's TV");
+	// empty for a browser session.
+	Device string
 }
 
 // String names the identity for logs and denial pages.

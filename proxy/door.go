@@ -71,6 +71,12 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	fwd := readForwarded(r.RemoteAddr, r.Header, trusted, proto)
+	// A device token is taken out before the scrub, on every door: it is
+	// never forwarded, and only the Cloudflare door's family routes use it.
+	var deviceToken string
+	if o := cfg.OIDC; o != nil && o.DeviceTokenHeader != "" {
+		deviceToken = takeHeader(r.Header, o.DeviceTokenHeader)
+	}
 	scrubHeaders(r.Header)
 
 	lw := &loggingWriter{ResponseWriter: w, door: h.doorName, stall: cfg.Server.StallTimeout}
@@ -161,9 +167,19 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	policy := st.policy
 	if m.Access == routes.Family && signIn != nil {
-		policy.SignInReady = signIn.Ready()
-		if policy.SignInReady {
-			id.Family = signIn.Session(lw, r)
+		if dt, ok := signIn.(DeviceTokens); ok && deviceToken != "" {
+			// A device token stands for its owner and needs no provider:
+			// it keeps working while Keycloak is down.
+			u, ok := dt.Device(lw, r, deviceToken, fwd.client)
+			if !ok {
+				return
+			}
+			id.Family, policy.SignInReady = u, true
+		} else {
+			policy.SignInReady = signIn.Ready()
+			if policy.SignInReady {
+				id.Family = signIn.Session(lw, r)
+			}
 		}
 	}
 
@@ -258,6 +274,15 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				v = p.Name
 			}
 			hdr[name] = []string{v}
+		}
+	}
+	if f := id.Family; f != nil {
+		// Set on the inbound request; the upstream's Rewrite copies them
+		// after hop-by-hop removal, so Connection: cannot drop them.
+		for _, name := range dr.IdentityHeaders {
+			if v, ok := f.HeaderValue(name); ok {
+				hdr[name] = []string{v}
+			}
 		}
 	}
 	if signIn != nil {

@@ -231,8 +231,11 @@ func (g *Gateway) newUpstream(r *routes.Route) *upstream {
 			// dropped the headers a client named in Connection: a client
 			// cannot make gatehouse's own headers disappear that way. The
 			// door scrubbed every client-sent copy, so only ours are on In.
-			if r.Doors[routes.Tailnet] != nil && len(r.Doors[routes.Tailnet].IdentityHeaders) > 0 {
-				for _, k := range r.Doors[routes.Tailnet].IdentityHeaders {
+			for _, dr := range r.Doors {
+				if dr == nil {
+					continue
+				}
+				for _, k := range dr.IdentityHeaders {
 					if v, ok := pr.In.Header[k]; ok {
 						pr.Out.Header[k] = v
 					}

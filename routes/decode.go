@@ -39,6 +39,7 @@ var (
 		{Name: "client_secret_file", Required: true}, {Name: "scopes"}, {Name: "cookie_domain"},
 		{Name: "groups_from_id_token"}, {Name: "groups_from_access_token"},
 		{Name: "session_lifetime"}, {Name: "refresh_interval"}, {Name: "cookie_key_file"},
+		{Name: "device_token_header"},
 	}}
 	metricsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen", Required: true}}}
 	limitSchema   = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
@@ -52,6 +53,7 @@ var (
 	routeSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
 			{Name: "backend", Required: true}, {Name: "allow_non_loopback"}, {Name: "max_body"},
+			{Name: "preset"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "tailnet"}, {Type: "cloudflare"}, {Type: "limit"},
@@ -59,7 +61,7 @@ var (
 		},
 	}
 	doorSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "host"}, {Name: "access", Required: true}, {Name: "groups"},
+		{Name: "host"}, {Name: "access", Required: true}, {Name: "groups"}, {Name: "identity_headers"},
 	}}
 	tailnetDoorSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "host"}, {Name: "access", Required: true}, {Name: "node"}, {Name: "identity_headers"},

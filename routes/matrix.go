@@ -37,7 +37,11 @@ func WriteMatrix(w io.Writer, cfg *Config) error {
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 		for _, p := range r.Paths {
-			cells := []string{"", "  path " + p.Label}
+			label := "  path " + p.Label
+			if p.Preset != "" {
+				label += " (" + p.Preset + " preset)"
+			}
+			cells := []string{"", label}
 			for _, door := range Doors {
 				switch {
 				case p.Access[door] != nil:

@@ -153,7 +153,13 @@ type OIDCConfig struct {
 	RefreshInterval time.Duration
 	// CookieKeyFile holds the cookie keys (absolute); created if absent.
 	CookieKeyFile string
-	Range         hcl.Range
+	// DeviceTokenFile holds the device tokens (hashed), beside the cookie
+	// key file: <dir of CookieKeyFile>/devices.json (absolute).
+	DeviceTokenFile string
+	// DeviceTokenHeader is the request header phone and TV apps send their
+	// device token in (canonical form); default X-Gatehouse-Token.
+	DeviceTokenHeader string
+	Range             hcl.Range
 }
 
 // MetricsConfig is the Prometheus listener, never reachable through a door.
@@ -200,8 +206,9 @@ type DoorRule struct {
 	// Node (tailnet): the route gets a tailnet node of its own named Host,
 	// with its own MagicDNS name and certificate.
 	Node bool
-	// IdentityHeaders (tailnet) are sent to the backend with the peer's
-	// identity, after any client-sent copies are removed.
+	// IdentityHeaders are sent to the backend with the identity the door
+	// verified (tailnet: the peer's WhoIs; cloudflare: the family session or
+	// device token), after any client-sent copies are removed.
 	IdentityHeaders []string
 	Range           hcl.Range
 }
@@ -215,6 +222,9 @@ type PathRule struct {
 	Limit  *Limit
 	Ban    *Ban
 	Range  hcl.Range
+	// Preset names the preset this rule came from; "" for a rule written
+	// in the file.
+	Preset string
 }
 
 // Route is one service behind gatehouse.
@@ -225,7 +235,8 @@ type Route struct {
 	Doors            [numDoors]*DoorRule // nil: closed on that door
 	Paths            []*PathRule
 	Limit            *Limit
-	MaxBody          int64 // 0: unlimited
+	MaxBody          int64  // 0: unlimited
+	Preset           string // the preset that added app paths, if any
 	Range            hcl.Range
 }
 
@@ -237,6 +248,19 @@ var IdentityHeaderNames = map[string]bool{
 	"Remote-User":          true,
 	"Remote-Name":          true,
 	"X-Forwarded-User":     true,
+}
+
+// FamilyIdentityHeaderNames are the headers a cloudflare route may ask
+// gatehouse to send its backend with the signed-in family member's
+// identity (auth.FamilyUser.HeaderValue gives each one's value).
+var FamilyIdentityHeaderNames = map[string]bool{
+	"X-Forwarded-User":               true,
+	"X-Forwarded-Email":              true,
+	"X-Forwarded-Groups":             true,
+	"X-Forwarded-Preferred-Username": true,
+	"Remote-User":                    true,
+	"Remote-Email":                   true,
+	"Remote-Groups":                  true,
 }
 
 // UsesAccess reports whether a on door d applies anywhere in the route:

@@ -329,12 +329,23 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 		}
 		o.CookieKeyFile = s
 	}
+	o.DeviceTokenHeader = "X-Gatehouse-Token"
+	if s, rng, ok := d.str(c.Attributes, "device_token_header"); ok {
+		if !validHeaderName(s) || reservedHeader(s) {
+			d.errorf(rng, "Invalid device_token_header",
+				`device_token_header must be a header name of its own that apps can send, like "X-Gatehouse-Token"; %q is not one (letters, digits and '-', not a standard header).`, s)
+		}
+		o.DeviceTokenHeader = http.CanonicalHeaderKey(s)
+	}
 	// Relative paths are relative to routes.hcl, like the tailnet's.
 	base := filepath.Dir(filename)
 	for _, p := range []*string{&o.ClientSecretFile, &o.CookieKeyFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
+	}
+	if o.CookieKeyFile != "" {
+		o.DeviceTokenFile = filepath.Join(filepath.Dir(o.CookieKeyFile), "devices.json")
 	}
 	return o
 }
@@ -401,6 +412,33 @@ func (d *decoder) route(b *hcl.Block, cfg *Config) *Route {
 		}
 		seen[key] = pr
 		r.Paths = append(r.Paths, pr)
+	}
+	if name, rng, ok := d.str(c.Attributes, "preset"); ok {
+		p, found := Presets[name]
+		switch {
+		case !found:
+			d.errorf(rng, "Unknown preset", "%q is not a preset; use one of %s.", name, presetList())
+		case r.Doors[Cloudflare] == nil:
+			d.errorf(rng, "Preset without a cloudflare block",
+				"preset %q opens app paths on the cloudflare door, but route %q has no cloudflare block; add one or remove the preset.", name, r.Name)
+		default:
+			r.Preset = name
+			for _, prefix := range p.Paths {
+				key := strings.ToLower(strings.TrimSuffix(prefix, "/"))
+				if _, written := seen[key]; written {
+					continue // the file's own rule for this prefix wins
+				}
+				app := App
+				pr := &PathRule{Prefix: strings.TrimSuffix(prefix, "/"), Label: prefix, Range: rng, Preset: name}
+				pr.Access[Cloudflare] = &app
+				seen[key] = pr
+				r.Paths = append(r.Paths, pr)
+			}
+		}
+	}
+	if dr := r.Doors[Cloudflare]; dr != nil && len(dr.IdentityHeaders) > 0 && !r.UsesAccess(Cloudflare, Family) {
+		d.warnf(dr.Range, "Identity headers without family access",
+			"route %q sends identity headers on the cloudflare door, but only family access (a session or device token) has an identity to send; they are never set here.", r.Name)
 	}
 	if r.Doors[Tailnet] == nil && r.Doors[Cloudflare] == nil {
 		d.warnf(b.DefRange, "Route reachable through no door",
@@ -529,12 +567,19 @@ func (d *decoder) doorRule(r *Route, door Door, b *hcl.Block, cfg *Config) *Door
 		dr.Node = d.boolean(c.Attributes, "node")
 	}
 	if hs, rng, ok := d.strList(c.Attributes, "identity_headers"); ok {
+		valid, list := IdentityHeaderNames, "Tailscale-User-Login, Tailscale-User-Name, Remote-User, Remote-Name, X-Forwarded-User"
+		if door == Cloudflare {
+			valid, list = FamilyIdentityHeaderNames, "X-Forwarded-User, X-Forwarded-Email, X-Forwarded-Groups, X-Forwarded-Preferred-Username, Remote-User, Remote-Email, Remote-Groups"
+		}
 		for _, h := range hs {
-			if !IdentityHeaderNames[http.CanonicalHeaderKey(h)] {
+			if !valid[http.CanonicalHeaderKey(h)] {
 				d.errorf(rng, "Unknown identity header",
-					"%q is not an identity header gatehouse sends; use any of Tailscale-User-Login, Tailscale-User-Name, Remote-User, Remote-Name, X-Forwarded-User.", h)
+					"%q is not an identity header gatehouse sends on the %s door; use any of %s.", h, door, list)
+				continue
 			}
-			dr.IdentityHeaders = append(dr.IdentityHeaders, http.CanonicalHeaderKey(h))
+			if !slices.Contains(dr.IdentityHeaders, http.CanonicalHeaderKey(h)) {
+				dr.IdentityHeaders = append(dr.IdentityHeaders, http.CanonicalHeaderKey(h))
+			}
 		}
 	}
 	if g, rng, ok := d.strList(c.Attributes, "groups"); ok {
@@ -702,6 +747,33 @@ func listenKeys(host, port string) []string {
 		keys = append(keys, net.JoinHostPort("127.0.0.1", port), net.JoinHostPort("::1", port))
 	}
 	return slices.Compact(keys)
+}
+
+// validHeaderName accepts names of letters, digits and '-' (no '_' or
+// '.', which some backends read as '-').
+func validHeaderName(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// reservedHeader: headers with a meaning of their own, which a device
+// token must not take over.
+func reservedHeader(s string) bool {
+	switch strings.ToLower(s) {
+	case "authorization", "proxy-authorization", "cookie", "host", "connection", "upgrade", "te",
+		"trailer", "transfer-encoding", "keep-alive", "proxy-connection", "content-length",
+		"content-type", "accept", "user-agent", "origin", "referer", "x-forwarded-for", "forwarded":
+		return true
+	}
+	return false
 }
 
 func validLabel(s string) bool {

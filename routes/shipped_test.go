@@ -48,6 +48,9 @@ var shippedMatrix = []shippedRoute{
 			{path: "/api", want: App},
 			{path: "/API/server/ping", want: App},
 			{path: "/apix", want: Family},
+			{path: "/.well-known/immich", want: App},
+			{path: "/share/abc", want: App},
+			{path: "/albums", want: Family},
 			{path: "/x/../api/assets", want: App},
 		}},
 	{name: "nextcloud", backend: "127.0.0.1:8080", tailnet: Members, cfHost: "files.example.com", cfRoot: Family,
@@ -56,6 +59,9 @@ var shippedMatrix = []shippedRoute{
 			{path: "/remote.php/dav/files/me/x.jpg", want: App},
 			{path: "/ocs/v2.php/cloud/capabilities", want: App},
 			{path: "/index.php/login", want: Family},
+			{path: "/index.php/login/v2/poll", want: App},
+			{path: "/status.php", want: App},
+			{path: "/index.php/apps/files/", want: Family},
 		}},
 	{name: "vaultwarden", backend: "127.0.0.1:8000", tailnet: Members, cfHost: "passwords.example.com", cfRoot: App,
 		cfPaths: []probe{
@@ -82,6 +88,9 @@ var shippedMatrix = []shippedRoute{
 			{path: "/Sessions/Capabilities/Full", want: App},
 			{path: "/socket", want: App},
 			{path: "/socketx", want: Family},
+			{path: "/System/Info/Public", want: App},
+			{path: "/web/", want: Family},
+			{path: "/", want: Family},
 		}},
 	{name: "jellyseerr", backend: "127.0.0.1:5055", tailnet: Admin, cfHost: "request.example.com", cfRoot: Family,
 		cfPaths: []probe{{path: "/api/v1/request", want: Family}}},
@@ -256,7 +265,8 @@ func TestWriteMatrix(t *testing.T) {
 	}
 	// Path rules follow their route on indented rows.
 	for _, want := range []string{
-		"path /api/ (as route) app",
+		"path /api/ (immich preset) (as route) app",
+		"path /rest/ (navidrome preset) (as route) app",
 		"path /admin (as route) closed",
 		"path /realms/ (as route) app",
 		"path /robots.txt (as route) app",
@@ -285,11 +295,13 @@ func TestSummary(t *testing.T) {
 	for _, r := range cfg.Routes {
 		paths += len(r.Paths)
 	}
-	if paths != 17 {
-		t.Errorf("%d path rules in %s, want 17", paths, shippedFile)
+	// 11 written in the file, 55 from presets (immich 6, nextcloud 11,
+	// jellyfin 29, audiobookshelf 8, navidrome 1).
+	if paths != 66 {
+		t.Errorf("%d path rules in %s, want 66", paths, shippedFile)
 	}
 	got := Summary(cfg)
-	want := fmt.Sprintf("../routes.hcl: ok — 15 routes (15 on the tailnet, 8 through Cloudflare), 17 path rules, %d warnings", len(cfg.Warnings))
+	want := fmt.Sprintf("../routes.hcl: ok — 15 routes (15 on the tailnet, 8 through Cloudflare), 66 path rules, %d warnings", len(cfg.Warnings))
 	if got != want {
 		t.Errorf("Summary = %q\nwant      %q", got, want)
 	}

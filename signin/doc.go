@@ -28,6 +28,15 @@
 //   - Availability. Discovery and health probes run in the background with
 //     backoff; Ready is false while the provider is unreachable, and the
 //     door then answers family routes with 503.
+//   - Device tokens (devices.go). /.gatehouse/devices lets a signed-in
+//     member make, list and revoke long-lived tokens for phone and TV apps
+//     (same-origin POSTs with a session-bound form token). Device checks a
+//     token sent in device_token_header against the devices package's
+//     hashed file (re-read when it changes, so `gatehouse tokens revoke`
+//     applies at once), rate-limits it, and returns the owner as they were when
+//     the token was made; it needs no provider.
+//   - Identity headers for backends are chosen per route (identity_headers)
+//     and filled by the door from the FamilyUser this package returns.
 //
 // policy.go holds the rules (return addresses, navigation detection, claim
 // mapping, email check, session verdicts, cookie names) without I/O.

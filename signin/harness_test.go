@@ -28,6 +28,7 @@ import (
 	"golang.org/x/net/publicsuffix"
 
 	"gatehouse/proxy"
+	"gatehouse/ratelimit"
 	"gatehouse/routes"
 )
 
@@ -65,6 +66,10 @@ type harness struct {
 type harnessOpts struct {
 	oidcExtra string // extra attributes in the oidc block
 	startOP   bool
+	// limits, tokenRule and failureRule set device token limits.
+	limits      *ratelimit.Registry
+	tokenRule   ratelimit.Rule
+	failureRule ratelimit.Rule
 }
 
 const testRoutes = `
@@ -119,6 +124,19 @@ route "passwords" {
     access = "app"
   }
 }
+
+route "music" {
+  backend = %q
+  cloudflare {
+    host   = "music"
+    access = "family"
+    identity_headers = ["X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups",
+      "X-Forwarded-Preferred-Username", "Remote-User", "Remote-Email", "Remote-Groups"]
+  }
+  path "/rest/" {
+    cloudflare = "app"
+  }
+}
 `
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -146,11 +164,16 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	h.gw = proxy.New(routes.Compile(h.cfg), proxy.Options{Logger: testLogger(t)})
 	t.Cleanup(h.gw.Close)
 	var err error
-	h.si, err = New(h.cfg.OIDC, Options{
+	sopt := Options{
 		Table: h.gw.Table, Log: testLogger(t), HTTPClient: h.client, Now: h.clock.Now,
 		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, ProbeEvery: 200 * time.Millisecond,
-		RequestTimeout: 5 * time.Second,
-	})
+		RequestTimeout:  5 * time.Second,
+		DeviceTokenRule: o.tokenRule, DeviceTokenFailures: o.failureRule,
+	}
+	if o.limits != nil {
+		sopt.Limits = o.limits
+	}
+	h.si, err = New(h.cfg.OIDC, sopt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +195,7 @@ func (h *harness) writeConfig(extra string) {
 		h.t.Fatal(err)
 	}
 	be := h.backend.URL
-	src := fmt.Sprintf(testRoutes, h.kc.issuer, extra, be, be, be, be)
+	src := fmt.Sprintf(testRoutes, h.kc.issuer, extra, be, be, be, be, be)
 	path := filepath.Join(h.dir, "routes.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		h.t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"gatehouse/auth"
+	"gatehouse/devices"
+	"gatehouse/ratelimit"
 	"gatehouse/routes"
 )
 
@@ -43,8 +46,19 @@ type Options struct {
 	MaxRevocations int
 	// Outcome, if set, counts what happened (metrics): "signed_in",
 	// "refused", "provider_error", "renewed", "renewal_refused", "logout",
-	// "backchannel_logout".
+	// "backchannel_logout", "device_token_created", "device_token_revoked",
+	// "device_token_refused".
 	Outcome func(outcome string)
+	// Limits gives device token use its rate limits: the gateway's
+	// *ratelimit.Registry (nil: device tokens are not limited).
+	Limits LimiterSource
+	// DeviceTokenRule limits each device token's use; zero: 20 requests
+	// a second, bursts of 400 (a photo app's first sync is busy).
+	DeviceTokenRule ratelimit.Rule
+	// DeviceTokenFailures limits unknown tokens per client address; zero:
+	// 1 a second, bursts of 10, and 30 within 10 minutes ban the address
+	// from trying tokens for an hour.
+	DeviceTokenFailures ratelimit.Rule
 }
 
 // SignIn is family sign-in with an OpenID Provider (Keycloak): the code
@@ -73,6 +87,10 @@ type SignIn struct {
 	rev       *revocations
 	recent    *recentRefreshes
 	refreshes singleflight.Group
+
+	devices    *devices.Store
+	tokenUse   *ratelimit.Limiter // per device token
+	tokenFails *ratelimit.Limiter // unknown tokens, per client address
 }
 
 type verifiers struct {
@@ -141,6 +159,14 @@ func New(cfg *routes.OIDCConfig, opt Options) (*SignIn, error) {
 	if s.keys, err = loadKeys(cfg.CookieKeyFile, func(m string) { opt.Log.Warn(m) }); err != nil {
 		return nil, err
 	}
+	tokenFile := cfg.DeviceTokenFile
+	if tokenFile == "" {
+		tokenFile = filepath.Join(filepath.Dir(cfg.CookieKeyFile), "devices.json")
+	}
+	if s.devices, err = devices.Open(tokenFile, opt.Now); err != nil {
+		return nil, err
+	}
+	s.setupDeviceLimits()
 	s.rev = newRevocations(cfg.SessionLifetime, opt.MaxRevocations)
 	if p := opt.Previous; p != nil && p.cfg.Issuer == cfg.Issuer {
 		if prov := p.prov.Load(); prov != nil {
@@ -220,6 +246,7 @@ const (
 	logoutPath      = "/.gatehouse/logout"
 	signedOutPath   = "/.gatehouse/signed-out"
 	backchannelPath = "/.gatehouse/backchannel-logout"
+	devicesPath     = "/.gatehouse/devices"
 )
 
 // ServeGatehouse answers gatehouse's own endpoints under /.gatehouse/ on
@@ -258,6 +285,11 @@ func (s *SignIn) ServeGatehouse(w http.ResponseWriter, r *http.Request) bool {
 			return true
 		}
 		s.backchannel(w, r)
+	case devicesPath:
+		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
+			return true
+		}
+		s.devicesPage(w, r, host)
 	default:
 		return false
 	}
@@ -295,6 +327,15 @@ func (s *SignIn) familyHost(host string) bool {
 // session due for its check is renewed with the refresh token first, and
 // its new cookie set on w; an ended one is cleared.
 func (s *SignIn) Session(w http.ResponseWriter, r *http.Request) *auth.FamilyUser {
+	sess := s.session(w, r)
+	if sess == nil {
+		return nil
+	}
+	return &auth.FamilyUser{Subject: sess.Sub, Email: sess.Email, Username: sess.Username, Groups: sess.Groups}
+}
+
+// session is Session's verified session record.
+func (s *SignIn) session(w http.ResponseWriter, r *http.Request) *session {
 	sess, reseal := s.readSession(w, r)
 	if sess == nil {
 		return nil
@@ -330,7 +371,7 @@ func (s *SignIn) Session(w http.ResponseWriter, r *http.Request) *auth.FamilyUse
 	if reseal {
 		s.writeSession(w, r, sess)
 	}
-	return &auth.FamilyUser{Subject: sess.Sub, Email: sess.Email, Groups: sess.Groups}
+	return sess
 }
 
 // readSession opens the session cookie; reseal reports that it was sealed

@@ -31,7 +31,7 @@
       host = "photos";
       access = "family";
     };
-    path."/api/".cloudflare = "app"; # the phone app has its own token
+    preset = "immich"; # the phone app's API and shared links (README: Presets)
     # Password guessing: ten failures in 15 minutes shut the client out.
     path."/api/auth/login" = {
       limit = {
@@ -52,8 +52,7 @@
       host = "files";
       access = "family";
     };
-    path."/remote.php/".cloudflare = "app"; # WebDAV sync clients
-    path."/ocs/".cloudflare = "app";
+    preset = "nextcloud"; # WebDAV, OCS and login flow v2 for sync clients
   };
   route.vaultwarden = {
     backend = "http://127.0.0.1:8000";
@@ -87,11 +86,7 @@
       host = "watch";
       access = "family";
     };
-    path."/Users/".cloudflare = "app"; # TV and phone apps
-    path."/Items/".cloudflare = "app";
-    path."/Videos/".cloudflare = "app";
-    path."/Sessions/".cloudflare = "app";
-    path."/socket".cloudflare = "app";
+    preset = "jellyfin"; # TV and phone apps: everything but the web client
   };
   route.jellyseerr = {
     backend = "http://127.0.0.1:5055";
@@ -108,8 +103,7 @@
       host = "audiobooks";
       access = "family";
     };
-    path."/api/".cloudflare = "app";
-    path."/login".cloudflare = "app";
+    preset = "audiobookshelf"; # the phone app
   };
   route.navidrome = {
     backend = "http://127.0.0.1:4533";
@@ -117,8 +111,9 @@
     cloudflare = {
       host = "music";
       access = "family";
+      identity_headers = [ "Remote-User" ]; # Navidrome's trusted-header sign-in
     };
-    path."/rest/".cloudflare = "app"; # Subsonic clients
+    preset = "navidrome"; # Subsonic clients
   };
 
   # Admin only, tailnet only
