@@ -104,16 +104,37 @@ func chunkName(base string, i int) string {
 // readSessionValue joins the chunks of the session cookie. A cookie name
 // sent twice (two scopes) makes the value ambiguous: it is refused.
 func readSessionValue(r *http.Request, n cookieNames) string {
+	// One parse of the Cookie header for every chunk.
+	cookies := r.Cookies()
+	var first string
 	var b strings.Builder
 	for i := 0; i < maxChunks; i++ {
-		cs := cookiesNamed(r, chunkName(n.session, i))
-		if len(cs) != 1 {
-			if len(cs) > 1 {
+		name := chunkName(n.session, i)
+		found := 0
+		var v string
+		for _, c := range cookies {
+			if c.Name == name {
+				found++
+				v = c.Value
+			}
+		}
+		if found != 1 {
+			if found > 1 {
 				return ""
 			}
 			break
 		}
-		b.WriteString(cs[0])
+		if i == 0 {
+			first = v
+			continue
+		}
+		if i == 1 {
+			b.WriteString(first)
+		}
+		b.WriteString(v)
+	}
+	if b.Len() == 0 {
+		return first // one chunk: no copy
 	}
 	return b.String()
 }

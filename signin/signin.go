@@ -84,6 +84,8 @@ type SignIn struct {
 	done     chan struct{}
 	cancel   context.CancelFunc
 
+	ad        []byte        // sessionAD, computed once
+	cache     *sessionCache // opened session cookies
 	rev       *revocations
 	recent    *recentRefreshes
 	refreshes singleflight.Group
@@ -151,7 +153,9 @@ func New(cfg *routes.OIDCConfig, opt Options) (*SignIn, error) {
 		kick:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		recent: newRecent(4096, time.Minute),
+		cache:  newSessionCache(),
 	}
+	s.ad = s.sessionAD()
 	if s.secret == "" {
 		return nil, fmt.Errorf("oidc client secret file %s is empty", cfg.ClientSecretFile)
 	}
@@ -381,9 +385,15 @@ func (s *SignIn) readSession(w http.ResponseWriter, r *http.Request) (sess *sess
 	if val == "" {
 		return nil, false
 	}
-	pt, old, err := s.keys.open(purposeSession, val, s.sessionAD())
+	if e, ok := s.cache.get(val); ok {
+		return e.sess, e.reseal
+	}
+	pt, old, err := s.keys.open(purposeSession, val, s.ad)
 	if err == nil {
 		sess, err = unmarshalSession(pt)
+	}
+	if err == nil {
+		s.cache.put(val, cachedSession{sess: sess, reseal: old})
 	}
 	if err != nil {
 		s.log.Debug("session cookie refused", "err", err)
