@@ -180,7 +180,7 @@ let
           (has "oidc secret as a credential" text ''client_secret_file = "/run/credentials/gatehouse.service/oidc-client-secret"'')
           (has "admins" text ''admins = ["admin@example.com"]'')
           (has "labelled route block" text ''route "immich" {'')
-          (has "labelled path block" text ''path "/api/" {'')
+          (has "labelled path block" text ''path "/admin" {'')
           (is "no store path in the table" (lib.hasInfix store text) false)
         ];
     };
