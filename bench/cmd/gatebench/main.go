@@ -1,0 +1,31 @@
+// Command gatebench measures gatehouse against direct access, Caddy and
+// nginx in one run (issue 6) and prints one table of ratios. Run it as
+// bench/run.sh from the repository root; see bench/README.md.
+//
+//	gatebench run [-quick] [-rounds N] [-modes headline,defaults] [-out FILE]
+//	gatebench backend -ports N       (started by run)
+//	gatebench load KIND [flags]      (started by run)
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		os.Exit(runMain(nil))
+	}
+	switch os.Args[1] {
+	case "run":
+		os.Exit(runMain(os.Args[2:]))
+	case "backend":
+		os.Exit(backendMain(os.Args[2:]))
+	case "load":
+		os.Exit(loadMain(os.Args[2:]))
+	case "-h", "-help", "--help", "help":
+		fmt.Println("usage: gatebench run [-quick] [flags]   (see gatebench run -h)")
+	default:
+		os.Exit(runMain(os.Args[1:]))
+	}
+}

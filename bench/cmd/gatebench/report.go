@@ -1,0 +1,497 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+func median(xs []float64) float64 {
+	var v []float64
+	for _, x := range xs {
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			v = append(v, x)
+		}
+	}
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	sort.Float64s(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func minMax(xs []float64) (lo, hi float64, n int) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			continue
+		}
+		lo, hi, n = math.Min(lo, x), math.Max(hi, x), n+1
+	}
+	return
+}
+
+// stat is the median and spread of per-round values.
+type stat struct {
+	med, lo, hi float64
+	n           int
+}
+
+func statOf(xs []float64) stat {
+	lo, hi, n := minMax(xs)
+	return stat{med: median(xs), lo: lo, hi: hi, n: n}
+}
+
+func (s stat) ok() bool { return s.n > 0 && !math.IsNaN(s.med) }
+
+// ratioCell formats a median ratio with its spread: 1.32 [1.28–1.35].
+func (s stat) ratioCell() string {
+	if !s.ok() {
+		return "—"
+	}
+	if s.n == 1 {
+		return fmt.Sprintf("%.2f", s.med)
+	}
+	return fmt.Sprintf("%.2f [%.2f–%.2f]", s.med, s.lo, s.hi)
+}
+
+// perRound applies f to each round's values of a and b.
+func perRound(a, b []float64, f func(a, b float64) float64) []float64 {
+	n := max(len(a), len(b))
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.NaN()
+		if i < len(a) && i < len(b) && !math.IsNaN(a[i]) && !math.IsNaN(b[i]) {
+			out[i] = f(a[i], b[i])
+		}
+	}
+	return out
+}
+
+func div(a, b float64) float64 {
+	if b <= 0 {
+		return math.NaN()
+	}
+	return a / b
+}
+
+func num(v float64, prec int) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "—"
+	}
+	s := fmt.Sprintf("%.*f", prec, v)
+	// thousands separators for big numbers
+	intPart, frac, _ := strings.Cut(s, ".")
+	neg := strings.HasPrefix(intPart, "-")
+	intPart = strings.TrimPrefix(intPart, "-")
+	var b strings.Builder
+	for i, c := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	out := b.String()
+	if neg {
+		out = "-" + out
+	}
+	if frac != "" {
+		out += "." + frac
+	}
+	return out
+}
+
+type table struct {
+	rows [][]string
+}
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) String(header []string, align string) string {
+	var b strings.Builder
+	b.WriteString("| " + strings.Join(header, " | ") + " |\n|")
+	for i := range header {
+		if i < len(align) && align[i] == 'r' {
+			b.WriteString("--:|")
+		} else {
+			b.WriteString("---|")
+		}
+	}
+	b.WriteString("\n")
+	for _, r := range t.rows {
+		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+	}
+	return b.String()
+}
+
+func (r *modeResult) cell(metric, tgt string, prec int) string {
+	t := r.targets[tgt]
+	if t != nil && t.down != "" {
+		return "n/a"
+	}
+	return num(median(r.values[metric][tgt]), prec)
+}
+
+// ratio of gatehouse to another target, per round.
+func (r *modeResult) ratio(metric, a, b string) stat {
+	return statOf(perRound(r.values[metric][a], r.values[metric][b], div))
+}
+
+// added is a target's value minus direct's in the same round.
+func (r *modeResult) added(metric, tgt string) []float64 {
+	return perRound(r.values[metric][tgt], r.values[metric][tDirect], func(a, b float64) float64 { return a - b })
+}
+
+// addedRatio compares what two proxies add over direct, per round. A
+// proxy that added less than 10 µs in a round gives no ratio for it: the
+// quotient of two noise-sized differences means nothing.
+func (r *modeResult) addedRatio(metric, a, b string) stat {
+	return statOf(perRound(r.added(metric, a), r.added(metric, b), func(x, y float64) float64 {
+		if y < 10 {
+			return math.NaN()
+		}
+		return x / y
+	}))
+}
+
+func (r *modeResult) has(metric string) bool { return len(r.values[metric]) > 0 }
+
+// mainTable is the one table per mode: the four targets side by side.
+func (r *modeResult) mainTable() string {
+	var t table
+	plain := func(metric, label string, prec int, directNote string) {
+		if !r.has(metric) {
+			return
+		}
+		d := r.cell(metric, tDirect, prec)
+		if directNote != "" && d != "—" && d != "n/a" {
+			d += " " + directNote
+		}
+		gd := r.ratio(metric, tGH, tDirect).ratioCell()
+		if directNote != "" {
+			gd = "—"
+		}
+		t.add(label, d, r.cell(metric, tGH, prec), r.cell(metric, tCaddy, prec), r.cell(metric, tNginx, prec),
+			gd, r.ratio(metric, tGH, tCaddy).ratioCell(), r.ratio(metric, tGH, tNginx).ratioCell())
+	}
+	addedRow := func(metric, label string) {
+		if !r.has(metric) {
+			return
+		}
+		c := func(tgt string) string {
+			if tt := r.targets[tgt]; tt != nil && tt.down != "" {
+				return "n/a"
+			}
+			v := median(r.added(metric, tgt))
+			if math.IsNaN(v) {
+				return "—"
+			}
+			return fmt.Sprintf("%+.0f", v)
+		}
+		t.add(label, r.cell(metric, tDirect, 0), c(tGH), c(tCaddy), c(tNginx),
+			r.ratio(metric, tGH, tDirect).ratioCell(), r.addedRatio(metric, tGH, tCaddy).ratioCell(), r.addedRatio(metric, tGH, tNginx).ratioCell())
+	}
+	plain("rps/1k", "GET /1k, requests/s (wrk -c32)", 0, "")
+	plain("cpu/1k", "GET /1k, CPU µs/request", 1, "(backend)")
+	plain("rps/64k", "GET /64k, requests/s (wrk -c32)", 0, "")
+	plain("cpu/64k", "GET /64k, CPU µs/request", 1, "(backend)")
+	addedRow("lat50", fmt.Sprintf("GET /1k at %d/s: p50 µs (direct) / added by the proxy", r.latRate))
+	addedRow("lat99", fmt.Sprintf("GET /1k at %d/s: p99 µs (direct) / added by the proxy", r.latRate))
+	plain("blob", "/blob 256 MiB download, MB/s", 0, "")
+	plain("range", "random Range requests/s (≤256 KiB each)", 0, "")
+	plain("upload", fmt.Sprintf("%s upload, MB/s (SHA-256 checked)", sizeName(r.uploadSize)), 0, "")
+	if r.has("uprss") {
+		t.add("RSS growth during the upload, MiB", r.cell("uprss", tDirect, 1)+" (backend)", r.cell("uprss", tGH, 1),
+			r.cell("uprss", tCaddy, 1), r.cell("uprss", tNginx, 1), "—", "—", "—")
+	}
+	addedRow("sse", "SSE: delay per event µs (direct) / added by the proxy")
+	plain("ws", "WebSocket echo round trips/s", 0, "")
+	if r.has("conns/1k") {
+		c := func(tgt string) string {
+			if tt := r.targets[tgt]; tt != nil && tt.down != "" {
+				return "n/a"
+			}
+			_, a, _ := minMax(r.values["conns/1k"][tgt])
+			_, b, _ := minMax(r.values["conns/64k"][tgt])
+			return num(a, 1) + " / " + num(b, 1)
+		}
+		t.add("new backend connections per 1,000 requests, steady state (worst round, /1k / /64k)", c(tDirect), c(tGH), c(tCaddy), c(tNginx), "—", "—", "—")
+		tw := func(tgt string) string {
+			if tt := r.targets[tgt]; tt != nil && tt.down != "" {
+				return "n/a"
+			}
+			_, a, _ := minMax(append(append([]float64{}, r.values["tw/1k"][tgt]...), r.values["tw/64k"][tgt]...))
+			return num(a, 0)
+		}
+		t.add("TIME_WAIT sockets at its backend port (most after a GET round)", tw(tDirect), tw(tGH), tw(tCaddy), tw(tNginx), "—", "—", "—")
+	}
+	rss := func(label string, m map[string]float64) {
+		if len(m) == 0 {
+			return
+		}
+		c := func(p string) string { return num(m[p], 1) }
+		q := func(a, b string) string {
+			if m[a] <= 0 || m[b] <= 0 {
+				return "—"
+			}
+			return fmt.Sprintf("%.2f", m[a]/m[b])
+		}
+		t.add(label, c("backend")+" (backend)", c("gatehouse"), c("caddy"), c("nginx"), "—", q("gatehouse", "caddy"), q("gatehouse", "nginx"))
+	}
+	rss("RSS idle after start, MiB", r.rssIdle)
+	rss("RSS under load (peak during GET), MiB", r.rssLoad)
+	e := func(tgt string) string {
+		if tt := r.targets[tgt]; tt != nil && tt.down != "" {
+			return "n/a"
+		}
+		n := r.errs[tgt]
+		if tgt == tGH {
+			n += r.errs[tNoLimit] + r.errs[tFamily]
+		}
+		return fmt.Sprint(n)
+	}
+	t.add("failed, non-2xx or unforwarded responses (all scenarios)", e(tDirect), e(tGH), e(tCaddy), e(tNginx), "—", "—", "—")
+	return t.String([]string{"scenario", "direct", "gatehouse", "Caddy", "nginx", "gh÷direct", "gh÷Caddy", "gh÷nginx"}, "lrrrrrrr")
+}
+
+// variantsTable: what gatehouse's own features cost, in the same run.
+func (r *modeResult) variantsTable() string {
+	if !r.has("rps/1k") {
+		return ""
+	}
+	var t table
+	cost := func(s stat) string {
+		if !s.ok() {
+			return "—"
+		}
+		return fmt.Sprintf("%s (%+.1f%%)", s.ratioCell(), (s.med-1)*100)
+	}
+	for _, v := range []struct{ label, a, b string }{
+		{"rate limiting on ÷ same route without limits", tGH, tNoLimit},
+		{"family route, signed in ÷ open app route", tFamily, tGH},
+	} {
+		down := ""
+		for _, k := range []string{v.a, v.b} {
+			if tt := r.targets[k]; tt != nil && tt.down != "" {
+				down = tt.down
+			}
+		}
+		if down != "" {
+			t.add(v.label, down, "", "", "")
+			continue
+		}
+		t.add(v.label, cost(r.ratio("rps/1k", v.a, v.b)), cost(r.ratio("cpu/1k", v.a, v.b)),
+			cost(r.ratio("rps/64k", v.a, v.b)), cost(r.ratio("cpu/64k", v.a, v.b)))
+	}
+	return t.String([]string{"gatehouse", "GET /1k rps", "GET /1k CPU/request", "GET /64k rps", "GET /64k CPU/request"}, "lrrrr")
+}
+
+type check struct {
+	ok   bool
+	na   bool
+	text string
+}
+
+// targets checks the issue's targets against one mode (the headline).
+func (r *modeResult) targets_() []check {
+	var out []check
+	ratioCheck := func(name string, s stat, want float64, atLeast bool) {
+		if !s.ok() {
+			out = append(out, check{na: true, text: name + ": not measured"})
+			return
+		}
+		ok := s.med >= want
+		if !atLeast {
+			ok = s.med <= want
+		}
+		by := ""
+		if !ok {
+			by = fmt.Sprintf(" — missed by %.0f%%", math.Abs(s.med/want-1)*100)
+		}
+		out = append(out, check{ok: ok, text: fmt.Sprintf("%s: %s%s", name, s.ratioCell(), by)})
+	}
+	ratioCheck("GET /1k rps gatehouse ≥ 1.3× Caddy", r.ratio("rps/1k", tGH, tCaddy), 1.3, true)
+	ratioCheck("GET /64k rps gatehouse ≥ 1.3× Caddy", r.ratio("rps/64k", tGH, tCaddy), 1.3, true)
+	ratioCheck("GET /1k rps gatehouse ≥ 0.8× nginx", r.ratio("rps/1k", tGH, tNginx), 0.8, true)
+	ratioCheck("GET /64k rps gatehouse ≥ 0.8× nginx", r.ratio("rps/64k", tGH, tNginx), 0.8, true)
+	ratioCheck("GET /1k CPU/request gatehouse ≤ 0.75× Caddy", r.ratio("cpu/1k", tGH, tCaddy), 0.75, false)
+	ratioCheck("GET /64k CPU/request gatehouse ≤ 0.75× Caddy", r.ratio("cpu/64k", tGH, tCaddy), 0.75, false)
+	ratioCheck("added p99 gatehouse ≤ Caddy's (ratio of added p99)", r.addedRatio("lat99", tGH, tCaddy), 1, false)
+	if d := r.targets[tFamily]; d != nil && d.down != "" {
+		out = append(out, check{na: true, text: "signed-in family route costs ≤ 5% rps: " + d.down})
+	} else {
+		ratioCheck("signed-in family route ≥ 0.95× open route rps (/1k)", r.ratio("rps/1k", tFamily, tGH), 0.95, true)
+	}
+	ratioCheck("rate limiting on ≥ 0.97× route without limits rps (/1k)", r.ratio("rps/1k", tGH, tNoLimit), 0.97, true)
+	ratioCheck("/blob download ≥ 0.95× direct MB/s", r.ratio("blob", tGH, tDirect), 0.95, true)
+	ratioCheck("upload ≥ 0.95× direct MB/s", r.ratio("upload", tGH, tDirect), 0.95, true)
+	if r.has("uprss") {
+		_, hi, n := minMax(r.values["uprss"][tGH])
+		if n > 0 {
+			c := check{ok: hi < 16, text: fmt.Sprintf("gatehouse RSS growth during the upload < 16 MiB: %.1f MiB (worst round)", hi)}
+			out = append(out, c)
+		}
+	}
+	ghErr := r.errs[tGH] + r.errs[tNoLimit] + r.errs[tFamily]
+	out = append(out, check{ok: ghErr == 0, text: fmt.Sprintf("zero failed or non-2xx responses through gatehouse: %d", ghErr)})
+	if r.has("conns/1k") {
+		_, a, _ := minMax(r.values["conns/1k"][tGH])
+		_, b, _ := minMax(r.values["conns/64k"][tGH])
+		worst := math.Max(a, b)
+		out = append(out, check{ok: worst == 0, text: fmt.Sprintf("zero backend reconnects after warm-up (gatehouse, app route, steady state of each GET run): worst round %s per 1,000 requests", num(worst, 2))})
+	}
+	out = append(out, check{na: true, text: fmt.Sprintf("idle RSS with one tailnet node ≤ 60 MiB: not measured (the bench starts no tailnet node: that needs a control server); idle RSS without one: %s MiB", num(r.rssIdle["gatehouse"], 1))})
+	return out
+}
+
+func (o *options) report(results []*modeResult, wall time.Duration, args []string) string {
+	var b strings.Builder
+	cmd := "bench/run.sh"
+	if len(args) > 0 {
+		cmd += " " + strings.Join(args, " ")
+	}
+	fmt.Fprintf(&b, "# gatehouse against Caddy and nginx\n\n")
+	fmt.Fprintf(&b, "`%s` — %s, wall time %s. %d measured round(s) per scenario in shuffled order (seed %d), each after a warm-up; "+
+		"absolute figures are medians and swing from run to run, ratios are medians of per-round ratios [lowest–highest round].\n\n",
+		cmd, time.Now().UTC().Format("2006-01-02 15:04 MST"), wall.Round(time.Second), o.rounds, o.seed)
+	fmt.Fprintf(&b, "Machine: %d × %s. gatehouse %s (built with %s), Caddy %s, nginx %s, wrk %s, vegeta %s.\n",
+		runtime.NumCPU(), o.versions["cpu"], o.versions["gatehouse"], o.versions["go"], o.versions["caddy"], o.versions["nginx"], o.versions["wrk"], o.versions["vegeta"])
+	if o.quick {
+		b.WriteString("\n**-quick: tiny durations, a smoke test of the harness; the figures mean nothing.**\n")
+	}
+	for _, r := range results {
+		fmt.Fprintf(&b, "\n## %s\n\n", r.spec.title)
+		b.WriteString(r.mainTable())
+		if v := r.variantsTable(); v != "" {
+			b.WriteString("\n")
+			b.WriteString(v)
+		}
+		fmt.Fprintf(&b, "\nCPU is user+system time of the proxy's processes (nginx: master and workers) from /proc/PID/stat over the measured seconds, divided by the requests. "+
+			"gh÷ columns of added latency compare the latency each proxy adds over direct in the same round. "+
+			"New connections are counted by the backend's accept() on the proxy's own backend port, from 0.5 s into each measured GET run to 0.3 s before its end (direct: wrk's own); TIME_WAIT sockets include those a proxy leaves when wrk cuts the requests in flight at the end of a run, and those of its idle timeout.")
+		if r.gh != "" {
+			fmt.Fprintf(&b, " gatehouse's own count of its responses (gatehouse_requests_total by code): %s.", r.gh)
+		}
+		fmt.Fprintf(&b, " Mode took %s.\n", r.elapsed.Round(time.Second))
+		b.WriteString("\n" + r.foreignLine() + "\n")
+		if u := r.utilLine(); u != "" {
+			b.WriteString("\n" + u + "\n")
+		}
+		if len(r.notes) > 0 {
+			b.WriteString("\nNotes and anomalies:\n\n")
+			for _, n := range r.notes {
+				b.WriteString("- " + strings.ReplaceAll(n, "\n", " ") + "\n")
+			}
+		}
+	}
+	var head *modeResult
+	for _, r := range results {
+		if r.spec.name == "headline" {
+			head = r
+		}
+	}
+	if head == nil && len(results) > 0 {
+		head = results[0]
+	}
+	if head != nil {
+		var other *modeResult
+		for _, r := range results {
+			if r != head {
+				other = r
+			}
+		}
+		fmt.Fprintf(&b, "\n## Targets of issue 6 (%s mode", head.spec.name)
+		if other != nil {
+			fmt.Fprintf(&b, "; the %s mode's verdict in brackets", other.spec.name)
+		}
+		b.WriteString(")\n\n")
+		var second []check
+		if other != nil {
+			second = other.targets_()
+		}
+		mark := func(c check) string {
+			switch {
+			case c.na:
+				return "n/a"
+			case c.ok:
+				return "met"
+			}
+			return "missed"
+		}
+		for i, c := range head.targets_() {
+			extra := ""
+			if i < len(second) && !second[i].na {
+				_, val, _ := strings.Cut(second[i].text, ": ")
+				extra = fmt.Sprintf(" [%s: %s, %s]", other.spec.name, mark(second[i]), val)
+			}
+			fmt.Fprintf(&b, "- **%s** — %s%s\n", mark(c), c.text, extra)
+		}
+	}
+	return b.String()
+}
+
+// foreignLine says how much of the CPU other processes took while this
+// mode measured: the figures are only as good as the machine was quiet.
+func (r *modeResult) foreignLine() string {
+	where := "of the whole machine"
+	if r.spec.proxyCPU != "" {
+		where = "of the proxy's core " + r.spec.proxyCPU
+	}
+	var parts []string
+	worst := 0.0
+	for _, k := range append([]string{"get"}, allScenarios[1:]...) {
+		v := r.foreign[k]
+		if len(v) == 0 {
+			continue
+		}
+		_, hi, _ := minMax(v)
+		worst = math.Max(worst, hi)
+		parts = append(parts, fmt.Sprintf("%s %.0f%% (worst %.0f%%)", k, median(v), hi))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("CPU taken by other processes during the measured runs, median %s: %s.", where, strings.Join(parts, ", "))
+	if r.retries > 0 {
+		s += fmt.Sprintf(" %d runs were repeated because others took over %.0f%%; the cleanest of up to three counts.", r.retries, foreignLimit*100)
+	}
+	if worst > 20 {
+		s = "**Warning: this machine was busy with other work during the run; treat the figures with care.** " + s
+	}
+	return s
+}
+
+// utilLine flags pinned proxies that did not use their whole core during
+// GET /1k: something other than the proxy's CPU was the limit (the load
+// core, or waiting), so rps understates that proxy and CPU/request is the
+// fair comparison.
+func (r *modeResult) utilLine() string {
+	if r.spec.proxyCPU == "" || !r.has("util/1k") {
+		return ""
+	}
+	var parts []string
+	for _, k := range []string{tGH, tCaddy, tNginx} {
+		u := median(r.values["util/1k"][k])
+		if !math.IsNaN(u) && u < 0.9 {
+			parts = append(parts, fmt.Sprintf("%s %.0f%%", r.targets[k].label, u*100))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Not CPU-bound on GET /1k (share of its core used): %s. Such a proxy was held back by core %s (wrk and the backend) or by waiting, not by its own CPU: its requests/s understate it, and CPU µs/request is the fairer comparison.",
+		strings.Join(parts, ", "), r.spec.loadCPU)
+}
+
+func sizeName(n int64) string {
+	if n >= 1<<30 && n%(1<<30) == 0 {
+		return fmt.Sprintf("%d GiB", n>>30)
+	}
+	return fmt.Sprintf("%d MiB", n>>20)
+}
