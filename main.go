@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"reflect"
@@ -285,6 +286,9 @@ func serve(ctx context.Context, o serveOptions) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", mt.Handler())
+		// Profiles for the admin, on the same loopback-only listener.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("GET /bans", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			bans := limits.Bans(time.Now())
