@@ -381,9 +381,21 @@ func serve(ctx context.Context, o serveOptions) error {
 	defer cancelWatch()
 	if o.watch {
 		go func() {
-			err := routes.Watch(watchCtx, o.configPath, 300*time.Millisecond, func() { doReload("file changed") })
-			if err != nil {
-				o.log.Warn("not watching the route table; reload with SIGHUP", "err", err)
+			// A watcher error (an inotify queue overflow, a directory that
+			// went away) ends one watch, not watching: start again, and
+			// re-read the file in case a change was missed meanwhile.
+			for {
+				err := routes.Watch(watchCtx, o.configPath, 300*time.Millisecond, func() { doReload("file changed") })
+				if err == nil || watchCtx.Err() != nil {
+					return
+				}
+				o.log.Warn("route table watch failed; retrying in 5s (SIGHUP reloads meanwhile)", "err", err)
+				select {
+				case <-watchCtx.Done():
+					return
+				case <-time.After(5 * time.Second):
+				}
+				doReload("watch restarted")
 			}
 		}()
 	}
