@@ -45,13 +45,20 @@ const magicDNS = "tail-scale.ts.net"
 // loopback: the whole tailnet lives inside the test process.
 func startControl(t testing.TB) *testcontrol.Server {
 	t.Helper()
+	return startControlWith(t, magicDNS)
+}
+
+// startControlWith runs the control server; an empty MagicDNS domain means
+// a tailnet without HTTPS certificates.
+func startControlWith(t testing.TB, dnsDomain string) *testcontrol.Server {
+	t.Helper()
 	netns.SetEnabled(false)
 	t.Cleanup(func() { netns.SetEnabled(true) })
 	derpMap := integration.RunDERPAndSTUN(t, logger.Discard, "127.0.0.1")
 	control := &testcontrol.Server{
 		DERPMap:        derpMap,
 		DNSConfig:      &tailcfg.DNSConfig{Proxied: true},
-		MagicDNSDomain: magicDNS,
+		MagicDNSDomain: dnsDomain,
 		TagOwners:      map[string][]string{"tag:admin-laptop": nil, "tag:server": nil},
 		Logf:           logger.Discard,
 	}
@@ -520,5 +527,57 @@ func TestCloudflareDoorServesWithCorruptTailnetState(t *testing.T) {
 		if st, body := get(t, &http.Client{}, gw.addr, "app.example.com", "/"); st != 200 || body != "app" {
 			t.Fatalf("cloudflare door with corrupt tailnet state: %d %q", st, body)
 		}
+	}
+}
+
+// A tailnet without HTTPS certificates gets plain HTTP on :80, with the
+// same identity rules, instead of a redirect to an HTTPS that cannot work.
+func TestTailnetWithoutCertificatesServesHTTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts tailnet nodes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	control := startControlWith(t, "")
+	controlURL := control.HTTPTestServer.URL
+	issuer := newCertIssuer(t)
+	admin := startPeer(t, ctx, controlURL, "laptop", nil, issuer.pool())
+	other := startPeer(t, ctx, controlURL, "phone", nil, issuer.pool())
+
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "authkey")
+	os.WriteFile(keyFile, []byte("tskey-test\n"), 0o600)
+	radarr := startBackend(t, identityBackend("radarr"))
+	config := filepath.Join(dir, "routes.hcl")
+	writeFile(t, config, tailnetConfig(controlURL, filepath.Join(dir, "state"), keyFile,
+		[]string{admin.login}, tailnetRoute("radarr", radarr, "admin", "")))
+	gw := startTailnetGateway(t, config, issuer)
+	_ = gw
+
+	// Without MagicDNS, find the node by its tailnet address.
+	var ip string
+	deadline := time.Now().Add(60 * time.Second)
+	for ip == "" {
+		lc, _ := admin.s.LocalClient()
+		st, err := lc.Status(ctx)
+		if err == nil {
+			for _, p := range st.Peer {
+				if p.HostName == "radarr" && len(p.TailscaleIPs) > 0 {
+					ip = p.TailscaleIPs[0].String()
+				}
+			}
+		}
+		if ip == "" {
+			if time.Now().After(deadline) {
+				t.Fatal("the radarr node never appeared on the tailnet")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if a := admin.get(t, "http://"+ip+"/movies"); a.status != 200 || !strings.Contains(a.body, `"route":"radarr"`) {
+		t.Fatalf("admin over plain HTTP: %d %s", a.status, a.body)
+	}
+	if a := other.get(t, "http://"+ip+"/movies"); a.status != 403 {
+		t.Fatalf("other user over plain HTTP: %d", a.status)
 	}
 }
