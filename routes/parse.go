@@ -41,14 +41,25 @@ func Load(filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 // Parse validates routes.hcl source. The Config is nil when any error
 // diagnostic is present; warnings are returned in both cases and also kept
 // in Config.Warnings.
-func Parse(src []byte, filename string) (*Config, *hcl.File, hcl.Diagnostics) {
+func Parse(src []byte, filename string) (cfg *Config, file *hcl.File, diags hcl.Diagnostics) {
+	// A bug in the reader must never take down a running gateway on
+	// reload (invariant 5): it becomes an error like any other.
+	defer func() {
+		if r := recover(); r != nil {
+			cfg, diags = nil, append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Internal error reading the route table",
+				Detail:   fmt.Sprintf("gatehouse could not read %s (%v); the running table stays. Please report this with the file.", filename, r),
+			})
+		}
+	}()
 	p := hclparse.NewParser()
 	f, diags := p.ParseHCL(src, filename)
 	if diags.HasErrors() {
 		return nil, f, diags
 	}
 	d := &decoder{diags: diags}
-	cfg := d.file(f.Body, filename)
+	cfg = d.file(f.Body, filename)
 	if d.diags.HasErrors() {
 		return nil, f, d.diags
 	}

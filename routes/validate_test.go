@@ -1008,3 +1008,12 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Load of a missing file: cfg %v, diags %v", cfg, diags)
 	}
 }
+
+// A panic while reading becomes an error diagnostic: a reload must never
+// crash the gateway (invariant 5).
+func TestParseRecoversFromPanics(t *testing.T) {
+	cfg, _, diags := parseWithPanic()
+	if cfg != nil || !diags.HasErrors() || !strings.Contains(diags.Error(), "Internal error reading the route table") {
+		t.Fatalf("cfg %v, diags %v", cfg, diags)
+	}
+}
