@@ -265,7 +265,12 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr["X-Forwarded-For"] = ip
 		hdr["X-Real-Ip"] = ip
 	}
-	hdr["X-Forwarded-Proto"] = []string{fwd.proto}
+	// Shared, never-modified slices: one allocation fewer per request.
+	if fwd.proto == "https" {
+		hdr["X-Forwarded-Proto"] = protoHTTPS
+	} else {
+		hdr["X-Forwarded-Proto"] = protoHTTP
+	}
 	hdr["X-Forwarded-Host"] = []string{r.Host}
 	if p := id.Tailnet; p != nil && p.Login != "" {
 		for _, name := range dr.IdentityHeaders {
@@ -293,6 +298,11 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	st.upstreams[m.Route].rp.ServeHTTP(lw, r)
 }
+
+var (
+	protoHTTPS = []string{"https"}[:1:1]
+	protoHTTP  = []string{"http"}[:1:1]
+)
 
 // validPath refuses control characters, which no legitimate path carries
 // and which backends parse in surprising ways.
