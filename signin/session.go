@@ -173,7 +173,8 @@ func unmarshalSession(b []byte) (*session, error) {
 // floor is over. Overflow therefore signs people out; it never lets a
 // revoked session back in.
 type revocations struct {
-	mu    sync.Mutex
+	// RWMutex: every family request reads; only logouts write.
+	mu    sync.RWMutex
 	at    map[string]time.Time
 	floor time.Time
 	keep  time.Duration
@@ -228,10 +229,13 @@ func (rv *revocations) pruneLocked(now time.Time) {
 // revoked reports whether s was ended by an entry made after it began.
 func (rv *revocations) revoked(s *session) bool {
 	created := time.Unix(0, s.Created)
-	rv.mu.Lock()
-	defer rv.mu.Unlock()
+	rv.mu.RLock()
+	defer rv.mu.RUnlock()
 	if !created.After(rv.floor) && !rv.floor.IsZero() {
 		return true
+	}
+	if len(rv.at) == 0 {
+		return false // nothing was ever revoked: no keys to build
 	}
 	keys := [...]string{revokeSession + s.ID, revokeSID + s.SID, revokeSubject + s.Sub}
 	if s.SID == "" {
@@ -269,7 +273,7 @@ func (rv *revocations) firstUse(jti string, now time.Time, window time.Duration)
 // arrives, and each must see the refreshed session instead of refreshing
 // again (which fails where the provider rotates refresh tokens).
 type recentRefreshes struct {
-	mu  sync.Mutex
+	mu  sync.RWMutex // read on every family request, written on renewal
 	m   map[string]recentEntry
 	max int
 	ttl time.Duration
@@ -305,8 +309,8 @@ func (rc *recentRefreshes) put(s *session, now time.Time) {
 
 // newer returns a refreshed copy of s if one was made recently.
 func (rc *recentRefreshes) newer(s *session, now time.Time) *session {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
+	rc.mu.RLock()
+	defer rc.mu.RUnlock()
 	e, ok := rc.m[s.ID]
 	if !ok || now.Sub(e.at) > rc.ttl || e.s.Checked <= s.Checked || e.s.Sub != s.Sub {
 		return nil
