@@ -116,7 +116,7 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			signIn = *p
 		}
 	}
-	if signIn != nil && strings.HasPrefix(path, "/.gatehouse/") && familyHost(st.table, r.Host) {
+	if signIn != nil && strings.HasPrefix(path, "/.gatehouse/") && st.table.HasHost(routes.Cloudflare, r.Host) {
 		// Sign-in, callback and logout endpoints get a strict limit of
 		// their own, whatever routes.hcl says.
 		// Keycloak's back-channel logouts are signed and come in bursts
@@ -232,9 +232,6 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			defer func() {
 				if pathLim.Done(key, v, lw.code(), time.Now()) {
 					h.g.log.Warn("client banned after repeated login failures", "route", m.Route.Name, "client", key.String())
-					if h.g.limits != nil {
-						h.g.limits.BansTotal.Add(1)
-					}
 					if h.g.metrics != nil {
 						h.g.metrics.Bans.WithLabelValues(m.Route.Name).Inc()
 					}
@@ -447,9 +444,6 @@ func (g *Gateway) tooMany(w http.ResponseWriter, route string, v ratelimit.Verdi
 	if v.Banned {
 		reason, body = "banned", bannedPage
 	}
-	if g.limits != nil {
-		g.limits.Rejected.Add(1)
-	}
 	if g.metrics != nil {
 		g.metrics.RateLimited.WithLabelValues(route, reason).Inc()
 	}
@@ -476,15 +470,4 @@ func (g *Gateway) logAccess(lw *loggingWriter, r *http.Request, route string, fw
 		n++
 	}
 	g.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs[:n]...)
-}
-
-// familyHost reports whether host is a Cloudflare host of some route
-// (gatehouse's own endpoints answer only on hosts in the table).
-func familyHost(t *routes.Table, host string) bool {
-	for _, r := range t.Routes() {
-		if dr := r.Doors[routes.Cloudflare]; dr != nil && dr.Host == routes.NormalizeHost(host) {
-			return true
-		}
-	}
-	return false
 }

@@ -4,7 +4,6 @@ import (
 	"math"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -60,9 +59,6 @@ type Registry struct {
 	mu     sync.Mutex
 	next   uint32
 	scopes map[string]*Limiter
-	// Rejected counts requests refused by a limit or ban.
-	Rejected  atomic.Uint64
-	BansTotal atomic.Uint64
 }
 
 // NewRegistry makes a registry whose store tracks at most maxClients.

@@ -88,6 +88,16 @@ func (t *Table) Match(door Door, host, cleanPath string) Match {
 	return m
 }
 
+// HasHost reports whether host names a route on a door, whatever its
+// access (gatehouse's own endpoints answer only on hosts in the table).
+func (t *Table) HasHost(door Door, host string) bool {
+	if int(door) >= len(t.hosts) {
+		return false
+	}
+	_, ok := t.hosts[door][NormalizeHost(host)]
+	return ok
+}
+
 // Routes lists the routes of the table in file order.
 func (t *Table) Routes() []*Route { return t.Config.Routes }
 

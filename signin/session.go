@@ -139,14 +139,6 @@ func readSessionValue(r *http.Request, n cookieNames) string {
 	return b.String()
 }
 
-func cookiesNamed(r *http.Request, name string) []string {
-	var out []string
-	for _, c := range r.CookiesNamed(name) {
-		out = append(out, c.Value)
-	}
-	return out
-}
-
 func marshalSession(s *session) ([]byte, error) { return json.Marshal(s) }
 
 func unmarshalSession(b []byte) (*session, error) {
