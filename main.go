@@ -313,6 +313,15 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	srv := newServer(gw.Door(routes.Cloudflare), cfg.Server, o.log)
 	serveErr := make(chan error, 1)
+	// Watch before serving: once a request is answered, every later
+	// change to the file is seen.
+	var watcher *routes.Watcher
+	if o.watch {
+		var err error
+		if watcher, err = routes.NewWatcher(o.configPath); err != nil {
+			o.log.Warn("not watching the route table; reload with SIGHUP", "err", err)
+		}
+	}
 	go func() { serveErr <- srv.Serve(ln) }()
 	o.log.Info("cloudflare door open", "listen", ln.Addr().String(), "routes", len(cfg.Routes))
 	if o.ready != nil {
@@ -379,21 +388,26 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	watchCtx, cancelWatch := context.WithCancel(ctx)
 	defer cancelWatch()
-	if o.watch {
+	if watcher != nil {
 		go func() {
 			// A watcher error (an inotify queue overflow, a directory that
 			// went away) ends one watch, not watching: start again, and
 			// re-read the file in case a change was missed meanwhile.
 			for {
-				err := routes.Watch(watchCtx, o.configPath, 300*time.Millisecond, func() { doReload("file changed") })
+				err := watcher.Run(watchCtx, 300*time.Millisecond, func() { doReload("file changed") })
 				if err == nil || watchCtx.Err() != nil {
 					return
 				}
 				o.log.Warn("route table watch failed; retrying in 5s (SIGHUP reloads meanwhile)", "err", err)
-				select {
-				case <-watchCtx.Done():
-					return
-				case <-time.After(5 * time.Second):
+				for watcher = nil; watcher == nil; {
+					select {
+					case <-watchCtx.Done():
+						return
+					case <-time.After(5 * time.Second):
+					}
+					if watcher, err = routes.NewWatcher(o.configPath); err != nil {
+						o.log.Warn("route table watch failed; retrying in 5s", "err", err)
+					}
 				}
 				doReload("watch restarted")
 			}
