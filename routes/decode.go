@@ -314,13 +314,11 @@ func (d *decoder) limit(b *hcl.Block) *Limit {
 	l.TotalBurst = d.count(c.Attributes, "total_burst", 1, 1e9)
 	l.Concurrent = d.count(c.Attributes, "concurrent", 1, 1e6)
 	l.MaxClients = d.count(c.Attributes, "max_clients", 64, 1e8)
-	if l.Rate == 0 && l.TotalRate == 0 && l.Concurrent == 0 && l.MaxClients == 0 && len(c.Attributes) == 0 {
+	if len(c.Attributes) == 0 {
 		d.errorf(b.DefRange, "Empty limit", "a limit block needs at least one of rate, total_rate or concurrent.")
 	}
-	if l.Burst > 0 && l.Rate == 0 && len(c.Attributes) > 0 {
-		if _, ok := c.Attributes["rate"]; !ok {
-			d.errorf(c.Attributes["burst"].Expr.Range(), "Burst without rate", "burst sizes a per-client rate; set rate too.")
-		}
+	if _, hasRate := c.Attributes["rate"]; l.Burst > 0 && !hasRate {
+		d.errorf(c.Attributes["burst"].Expr.Range(), "Burst without rate", "burst sizes a per-client rate; set rate too.")
 	}
 	return l
 }
