@@ -24,8 +24,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"tailscale.com/envknob"
-	"tailscale.com/logtail"
 	"tailscale.com/tsnet"
 
 	"gatehouse/metrics"
@@ -121,10 +119,6 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		if cfg.Tailnet == nil {
 			fmt.Fprintf(stderr, "gatehouse login: %s has no tailnet block\n", *config)
 			return 1
-		}
-		if !cfg.Tailnet.LogUpload {
-			envknob.SetNoLogsNoSupport()
-			logtail.Disable()
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -347,11 +341,6 @@ func serve(ctx context.Context, o serveOptions) error {
 		if ok, why := tailnet.Enabled(tc); !ok {
 			o.log.Warn(why)
 		} else {
-			if !tc.LogUpload {
-				// Nothing goes to Tailscale's log service unless asked.
-				envknob.SetNoLogsNoSupport()
-				logtail.Disable()
-			}
 			nodes = tailnet.Start(tc, gw.Table(), tailnet.Options{
 				Handlers: gw, Log: o.log, Server: cfg.Server, Started: o.tailnetStarted,
 			})

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"tailscale.com/tsnet"
@@ -17,14 +16,15 @@ import (
 // at a time, printing the login URL for a person to open. It is for people
 // without auth keys; with an auth key nodes join on their own.
 func Login(ctx context.Context, cfg *routes.TailnetConfig, t *routes.Table, out io.Writer) error {
+	quietLogs(cfg)
 	names := make([]string, 0)
 	for name := range Wanted(cfg, t) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		dir := filepath.Join(cfg.StateDir, name)
-		if _, err := os.Stat(filepath.Join(dir, "tailscaled.state")); err == nil {
+		dir := nodeDir(cfg, name)
+		if joined(cfg, name) {
 			fmt.Fprintf(out, "%s: already joined\n", name)
 			continue
 		}

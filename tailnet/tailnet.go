@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"tailscale.com/client/local"
+	"tailscale.com/envknob"
+	"tailscale.com/logtail"
 	"tailscale.com/tsnet"
 
 	"gatehouse/auth"
@@ -66,14 +68,36 @@ func Enabled(cfg *routes.TailnetConfig) (ok bool, why string) {
 	if cfg.AuthKeyFile != "" || cfg.ClientSecretFile != "" || os.Getenv("TS_AUTHKEY") != "" || os.Getenv("TS_AUTH_KEY") != "" {
 		return true, ""
 	}
-	if _, err := os.Stat(filepath.Join(cfg.StateDir, cfg.Hostname, "tailscaled.state")); err == nil {
+	if joined(cfg, cfg.Hostname) {
 		return true, ""
 	}
 	return false, "tailnet door off: no auth key and no saved state; set tailnet.auth_key_file (a reusable, pre-authorized key) or run `gatehouse login` once"
 }
 
+// nodeDir is a node's own directory under the state directory, so no two
+// nodes ever share (and corrupt) state.
+func nodeDir(cfg *routes.TailnetConfig, name string) string {
+	return filepath.Join(cfg.StateDir, name)
+}
+
+// joined reports whether a node has saved state, i.e. has joined before.
+func joined(cfg *routes.TailnetConfig, name string) bool {
+	_, err := os.Stat(filepath.Join(nodeDir(cfg, name), "tailscaled.state"))
+	return err == nil
+}
+
+// quietLogs keeps tailscaled's logs off Tailscale's log service unless the
+// admin asked for uploads. It is process-wide, so it runs before any node.
+func quietLogs(cfg *routes.TailnetConfig) {
+	if !cfg.LogUpload {
+		envknob.SetNoLogsNoSupport()
+		logtail.Disable()
+	}
+}
+
 // Start brings up the shared node and the per-route nodes of t.
 func Start(cfg *routes.TailnetConfig, t *routes.Table, opts Options) *Nodes {
+	quietLogs(cfg)
 	ctx, stop := context.WithCancel(context.Background())
 	n := &Nodes{cfg: cfg, opts: opts, ctx: ctx, stop: stop, nodes: map[string]*node{}}
 	n.Sync(t)
@@ -180,9 +204,7 @@ func (nd *node) dir() string {
 	if nd.parent.opts.Dir != nil {
 		return nd.parent.opts.Dir(nd.name)
 	}
-	// Each node has a directory of its own under the state directory, so
-	// no two nodes ever share (and corrupt) state.
-	return filepath.Join(nd.parent.cfg.StateDir, nd.name)
+	return nodeDir(nd.parent.cfg, nd.name)
 }
 
 func (nd *node) newServer() (*tsnet.Server, error) {
