@@ -228,18 +228,7 @@ func (s *SignIn) sessionFrom(ctx context.Context, v *verifiers, raw string, tok 
 			return nil, err
 		}
 	}
-	var idClaims map[string]any
-	if err := idt.Claims(&idClaims); err != nil {
-		return nil, err
-	}
-	if err := checkAZP(idClaims, idt.Audience, s.cfg.ClientID); err != nil {
-		return nil, err
-	}
-	accessClaims, err := s.accessClaims(ctx, v, tok.AccessToken)
-	if err != nil {
-		return nil, err
-	}
-	id, err := identityFrom(idClaims, accessClaims, s.cfg)
+	id, err := s.tokenIdentity(ctx, v, idt, tok.AccessToken)
 	if err != nil {
 		return nil, err
 	}

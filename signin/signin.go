@@ -530,18 +530,7 @@ func (s *SignIn) doRefresh(ctx context.Context, sess *session) (*session, error)
 	if idt.Subject != sess.Sub {
 		return nil, errors.New("refreshed ID token names another user")
 	}
-	var idClaims map[string]any
-	if err := idt.Claims(&idClaims); err != nil {
-		return nil, err
-	}
-	if err := checkAZP(idClaims, idt.Audience, s.cfg.ClientID); err != nil {
-		return nil, err
-	}
-	accessClaims, err := s.accessClaims(octx, v, tok.AccessToken)
-	if err != nil {
-		return nil, err
-	}
-	id, err := identityFrom(idClaims, accessClaims, s.cfg)
+	id, err := s.tokenIdentity(octx, v, idt, tok.AccessToken)
 	if err != nil {
 		return nil, err
 	}
@@ -551,6 +540,23 @@ func (s *SignIn) doRefresh(ctx context.Context, sess *session) (*session, error)
 	}
 	ns.IDToken = raw
 	return &ns, nil
+}
+
+// tokenIdentity reads who a verified ID token (and, where groups come from
+// it, the access token) names: the same for a sign-in and a renewal.
+func (s *SignIn) tokenIdentity(ctx context.Context, v *verifiers, idt *oidc.IDToken, accessToken string) (identity, error) {
+	var idClaims map[string]any
+	if err := idt.Claims(&idClaims); err != nil {
+		return identity{}, err
+	}
+	if err := checkAZP(idClaims, idt.Audience, s.cfg.ClientID); err != nil {
+		return identity{}, err
+	}
+	accessClaims, err := s.accessClaims(ctx, v, accessToken)
+	if err != nil {
+		return identity{}, err
+	}
+	return identityFrom(idClaims, accessClaims, s.cfg)
 }
 
 // accessClaims verifies the access token (a JWT, as Keycloak issues) when
