@@ -293,7 +293,7 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		signIn.StripCookies(hdr)
 	}
 
-	st.upstreams[m.Route].rp.ServeHTTP(lw, r)
+	st.upstreams[m.Route].serve(lw, r)
 }
 
 var (
@@ -355,11 +355,15 @@ func (w *loggingWriter) extend() {
 	if w.deadline.Sub(now) > w.stall/2 {
 		return
 	}
+	w.setWriteDeadline(now.Add(w.stall))
+}
+
+func (w *loggingWriter) setWriteDeadline(t time.Time) {
 	if w.rc == nil {
 		w.rc = http.NewResponseController(w.ResponseWriter)
 	}
-	w.deadline = now.Add(w.stall)
-	_ = w.rc.SetWriteDeadline(w.deadline)
+	w.deadline = t
+	_ = w.rc.SetWriteDeadline(t)
 }
 
 // finish gives the server's last write of the response one more stall

@@ -33,6 +33,9 @@ type Gateway struct {
 	metricsCache sync.Map // door+route → *metrics.RouteDoor
 	// signInLimit guards gatehouse's own sign-in endpoints.
 	signInLimit *ratelimit.Limiter
+	// direct holds the keep-alive connections of the direct path.
+	direct           directPools
+	reverseProxyOnly bool
 }
 
 // SignIn is family sign-in as the doors need it; the signin package
@@ -83,7 +86,17 @@ type routeLimits struct {
 type upstream struct {
 	route   *routes.Route
 	rp      *httputil.ReverseProxy
+	direct  *direct               // nil: every request takes rp
 	metrics [2]*metrics.RouteDoor // by door
+}
+
+// serve forwards a decided request: plain GET and HEAD on the direct path,
+// everything else (bodies, upgrades, HTTPS backends) through ReverseProxy.
+func (u *upstream) serve(w *loggingWriter, r *http.Request) {
+	if u.direct != nil && directEligible(r) && u.direct.serve(w, r) {
+		return
+	}
+	u.rp.ServeHTTP(w, r)
 }
 
 // Options tune a Gateway.
@@ -95,6 +108,9 @@ type Options struct {
 	Limits *ratelimit.Registry
 	// Metrics records requests; nil: none.
 	Metrics *metrics.Metrics
+	// ReverseProxyOnly forwards every request through
+	// httputil.ReverseProxy, never the direct path: for comparing the two.
+	ReverseProxyOnly bool
 }
 
 // New builds a Gateway serving t.
@@ -102,7 +118,8 @@ func New(t *routes.Table, opt Options) *Gateway {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	g := &Gateway{log: opt.Logger, accessLog: opt.AccessLog, limits: opt.Limits, metrics: opt.Metrics}
+	g := &Gateway{log: opt.Logger, accessLog: opt.AccessLog, limits: opt.Limits, metrics: opt.Metrics, reverseProxyOnly: opt.ReverseProxyOnly}
+	g.direct.dialer = upstreamDialer
 	if g.limits != nil {
 		// 30 sign-in requests a minute per client, bursts of 20: a person
 		// never needs more; a password sprayer gets nowhere.
@@ -121,7 +138,7 @@ func (g *Gateway) Table() *routes.Table { return g.state.Load().table }
 func (g *Gateway) Swap(t *routes.Table) {
 	st := &state{table: t, upstreams: make(map[*routes.Route]*upstream, len(t.Routes()))}
 	for _, r := range t.Routes() {
-		up := g.newUpstream(r)
+		up := g.newUpstream(r, t.Config.Server)
 		if g.metrics != nil {
 			for _, d := range routes.Doors {
 				up.metrics[d] = g.routeMetrics(d.String(), r.Name)
@@ -152,10 +169,15 @@ func (g *Gateway) routeMetrics(door, route string) *metrics.RouteDoor {
 }
 
 // Close releases idle upstream connections.
-func (g *Gateway) Close() { g.transport.CloseIdleConnections() }
+func (g *Gateway) Close() {
+	g.transport.CloseIdleConnections()
+	g.direct.closeIdle()
+}
+
+var upstreamDialer = &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 
 func (g *Gateway) newTransport(sc routes.ServerConfig) *http.Transport {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	dialer := upstreamDialer
 	return &http.Transport{
 		Proxy: nil, // never send backend traffic through an environment proxy
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -211,7 +233,7 @@ func (b *bytePool) Put(p []byte) {
 	}
 }
 
-func (g *Gateway) newUpstream(r *routes.Route) *upstream {
+func (g *Gateway) newUpstream(r *routes.Route, sc routes.ServerConfig) *upstream {
 	target := r.Backend.URL
 	up := &upstream{route: r}
 	up.rp = &httputil.ReverseProxy{
@@ -275,7 +297,38 @@ func (g *Gateway) newUpstream(r *routes.Route) *upstream {
 			}
 		},
 	}
+	if !g.reverseProxyOnly {
+		up.direct = g.newDirect(r, sc, up.rp.ErrorHandler)
+	}
 	return up
+}
+
+// newDirect sets up the direct path for a route, or returns nil for a
+// backend it does not serve (HTTPS, or a base path or query to join).
+func (g *Gateway) newDirect(r *routes.Route, sc routes.ServerConfig, onError func(http.ResponseWriter, *http.Request, error)) *direct {
+	u := r.Backend.URL
+	if u.Scheme != "http" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.RawPath != "" {
+		return nil
+	}
+	network, addr := "tcp", u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	if r.Backend.Socket != "" {
+		network, addr = "unix", r.Backend.Socket
+	}
+	protected := make(map[string]bool, len(forwardedHeaders))
+	for _, k := range forwardedHeaders {
+		protected[k] = true
+	}
+	for _, dr := range r.Doors {
+		if dr != nil {
+			for _, k := range dr.IdentityHeaders {
+				protected[k] = true
+			}
+		}
+	}
+	return &direct{pool: g.direct.pool(network, addr, sc.UpstreamIdleTimeout), protected: protected, onError: onError}
 }
 
 var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip"}
