@@ -254,7 +254,7 @@ func (d *direct) appendRequest(b []byte, r *http.Request) ([]byte, bool) {
 	b = append(b, r.Method...)
 	b = append(b, ' ')
 	b = append(b, r.URL.EscapedPath()...)
-	if r.URL.RawQuery != "" {
+	if r.URL.RawQuery != "" || r.URL.ForceQuery {
 		b = append(b, '?')
 		b = append(b, r.URL.RawQuery...)
 	}
@@ -279,6 +279,9 @@ func (d *direct) appendRequest(b []byte, r *http.Request) ([]byte, bool) {
 		}
 		if len(named) > 0 && !d.protected[k] && containsString(named, k) {
 			continue
+		}
+		if !httpguts.ValidHeaderFieldName(k) {
+			return b, false
 		}
 		for _, v := range vs {
 			if !httpguts.ValidHeaderFieldValue(v) {
@@ -430,13 +433,17 @@ func (d *direct) copyResponse(w *loggingWriter, r *http.Request, c *directConn, 
 	w.WriteHeader(res.StatusCode)
 
 	// As ReverseProxy with FlushInterval 0: streams of unknown length and
-	// server-sent events reach the client write by write.
+	// server-sent events reach the client write by write, and their
+	// headers at once, before the backend sends any of the body.
 	flush := res.ContentLength == -1
 	if !flush {
 		if ct := h["Content-Type"]; len(ct) > 0 && strings.Contains(ct[0], "event-stream") {
 			base, _, _ := mime.ParseMediaType(ct[0])
 			flush = base == "text/event-stream"
 		}
+	}
+	if flush {
+		w.Flush()
 	}
 
 	var readErr, writeErr error
