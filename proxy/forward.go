@@ -345,7 +345,10 @@ func (d *direct) serve(w *loggingWriter, r *http.Request) bool {
 		}
 		// The client leaving interrupts the exchange; the connection is
 		// then closed rather than reused.
-		stop := context.AfterFunc(ctx, func() { _ = c.conn.SetReadDeadline(aLongTimeAgo) })
+		// The callback gets its own copy of the connection: c changes
+		// below, possibly while a late callback runs.
+		conn := c.conn
+		stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(aLongTimeAgo) })
 		_, err := c.conn.Write(head)
 		if err == nil {
 			_, err = c.br.Peek(1)
