@@ -345,14 +345,18 @@ func (w *loggingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// extend pushes the write deadline forward, at most a few times per stall
-// period so the hot path does not reset a timer on every write.
+// extend pushes the write deadline forward, at most 64 times per stall
+// period so the hot path does not reset a timer on every write, yet every
+// write starts with nearly the whole stall period ahead of it: a write
+// to a slow but steady client can block for long, because the kernel
+// wakes a writer only once a third of the send queue (megabytes) has
+// drained.
 func (w *loggingWriter) extend() {
 	if w.stall <= 0 {
 		return
 	}
 	now := time.Now()
-	if w.deadline.Sub(now) > w.stall/2 {
+	if w.deadline.Sub(now) > w.stall-w.stall/64 {
 		return
 	}
 	w.setWriteDeadline(now.Add(w.stall))

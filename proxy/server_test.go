@@ -293,11 +293,11 @@ func TestStalledDownloadCut(t *testing.T) {
 // download slowly but steadily — never pausing as long as the stall
 // timeout, taking several stall timeouts in all — gets all of it. (It
 // caught a splice(2) variant of the copy: the kernel reports a socket
-// writable only after half its queue drained, which with spliced pages
-// took most of a stall period for a client reading 2 MB/s.)
+// writable only after a third of its queue drained, which with spliced
+// pages took most of a stall period for a client reading 2 MB/s.)
 func TestSlowSteadySizedDownloadCompletes(t *testing.T) {
 	t.Parallel()
-	const size = 6 << 20
+	const size = 16 << 20
 	body := bytes.Repeat([]byte("s"), size)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(size))
@@ -313,9 +313,9 @@ func TestSlowSteadySizedDownloadCompletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	// 192 KiB every 100 ms: 6 MiB takes over 3 s with stall_timeout 1 s.
+	// 512 KiB every 100 ms: 16 MiB takes over 3 s with stall_timeout 1 s.
 	var got int
-	buf := make([]byte, 192<<10)
+	buf := make([]byte, 512<<10)
 	for {
 		n, err := io.ReadFull(resp.Body, buf)
 		got += n
