@@ -1075,3 +1075,35 @@ func TestDirectStreamHeadersFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectBackendHeadBounded: a broken backend cannot make the direct
+// path read without end before a body — an endless header line, or
+// informational answers without end — any more than the Transport would:
+// the client gets a 502 and the next request is served normally.
+func TestDirectBackendHeadBounded(t *testing.T) {
+	huge := "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 11<<20) + "\r\nContent-Length: 2\r\n\r\nok"
+	many := strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n", 6) +
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	be := newRawBackend(t, func(r *http.Request, conn, nth int) rawAnswer {
+		switch r.URL.Path {
+		case "/huge":
+			return rawAnswer{resp: huge, hangUp: true}
+		case "/many":
+			return rawAnswer{resp: many, hangUp: true}
+		}
+		return rawAnswer{resp: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"}
+	})
+	d := startDoor(t, parseConfig(t, appConfig(be.url, "")))
+	for _, path := range []string{"/huge", "/many"} {
+		resp, body := d.get(t, "app.example.com", path, nil)
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("%s: status %d (%d body bytes), want 502", path, resp.StatusCode, len(body))
+		}
+	}
+	if resp, body := d.get(t, "app.example.com", "/fine", nil); resp.StatusCode != 200 || string(body) != "hello" {
+		t.Errorf("after the broken answers: %d %q", resp.StatusCode, body)
+	}
+	if !strings.Contains(d.log.String(), "exceed 10 MiB") || !strings.Contains(d.log.String(), "more than 5 informational") {
+		t.Errorf("the gateway log does not say why:\n%s", d.log.String())
+	}
+}

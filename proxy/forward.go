@@ -46,9 +46,42 @@ type directPool struct {
 
 type directConn struct {
 	conn      net.Conn
+	in        headLimitReader // what br reads from
 	br        *bufio.Reader
 	idleSince time.Time
 }
+
+// maxResponseHead bounds what a backend may send before its body, as the
+// Transport's MaxResponseHeaderBytes default does: a broken backend
+// streaming an endless header line cannot grow gatehouse's memory.
+const maxResponseHead = 10 << 20
+
+var errResponseHeadTooLarge = errors.New("backend response headers exceed 10 MiB")
+
+// headLimitReader reads the connection, and while a response head is being
+// read, at most left bytes of it.
+type headLimitReader struct {
+	conn    net.Conn
+	limited bool
+	left    int64
+}
+
+func (h *headLimitReader) Read(p []byte) (int, error) {
+	if !h.limited {
+		return h.conn.Read(p)
+	}
+	if h.left <= 0 {
+		return 0, errResponseHeadTooLarge
+	}
+	if int64(len(p)) > h.left {
+		p = p[:h.left]
+	}
+	n, err := h.conn.Read(p)
+	h.left -= int64(n)
+	return n, err
+}
+
+func (c *directConn) limitHead(on bool) { c.in.limited, c.in.left = on, maxResponseHead }
 
 // maxIdlePerBackend matches the Transport's MaxIdleConnsPerHost.
 const maxIdlePerBackend = 1024
@@ -68,7 +101,7 @@ func (p *directPool) get(now time.Time) *directConn {
 			continue
 		}
 		c.br = directReaders.Get().(*bufio.Reader)
-		c.br.Reset(c.conn)
+		c.br.Reset(&c.in)
 		return c
 	}
 	return nil
@@ -79,9 +112,10 @@ func (p *directPool) dial(ctx context.Context) (*directConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	br := directReaders.Get().(*bufio.Reader)
-	br.Reset(conn)
-	return &directConn{conn: conn, br: br}, nil
+	c := &directConn{conn: conn, in: headLimitReader{conn: conn}}
+	c.br = directReaders.Get().(*bufio.Reader)
+	c.br.Reset(&c.in)
+	return c, nil
 }
 
 // put keeps a connection whose last response was read to its end. Its
@@ -308,6 +342,8 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
+var errTooManyInformational = errors.New("backend sent more than 5 informational (1xx) responses")
+
 // errBackendProtocol is a response a plain request cannot be given.
 var errBackendProtocol = errors.New("backend switched protocols on a request that asked for no upgrade")
 
@@ -350,6 +386,7 @@ func (d *direct) serve(w *loggingWriter, r *http.Request) bool {
 		conn := c.conn
 		stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(aLongTimeAgo) })
 		_, err := c.conn.Write(head)
+		c.limitHead(true)
 		if err == nil {
 			_, err = c.br.Peek(1)
 		}
@@ -366,12 +403,18 @@ func (d *direct) serve(w *loggingWriter, r *http.Request) bool {
 			return true
 		}
 		res, err = http.ReadResponse(c.br, r)
-		for err == nil && res.StatusCode >= 100 && res.StatusCode < 200 && res.StatusCode != http.StatusSwitchingProtocols {
+		// At most 5 informational answers, as the Transport allows.
+		for n := 0; err == nil && res.StatusCode >= 100 && res.StatusCode < 200 && res.StatusCode != http.StatusSwitchingProtocols; n++ {
+			if n == 5 {
+				err = errTooManyInformational
+				break
+			}
 			if res.StatusCode != http.StatusContinue {
 				forwardInformational(w, res)
 			}
 			res, err = http.ReadResponse(c.br, r)
 		}
+		c.limitHead(false)
 		if err == nil && res.StatusCode == http.StatusSwitchingProtocols {
 			err = errBackendProtocol
 		}
