@@ -359,15 +359,11 @@ func (w *loggingWriter) extend() {
 	if w.deadline.Sub(now) > w.stall-w.stall/64 {
 		return
 	}
-	w.setWriteDeadline(now.Add(w.stall))
-}
-
-func (w *loggingWriter) setWriteDeadline(t time.Time) {
 	if w.rc == nil {
 		w.rc = http.NewResponseController(w.ResponseWriter)
 	}
-	w.deadline = t
-	_ = w.rc.SetWriteDeadline(t)
+	w.deadline = now.Add(w.stall)
+	_ = w.rc.SetWriteDeadline(w.deadline)
 }
 
 // finish gives the server's last write of the response one more stall

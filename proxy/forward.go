@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"iter"
 	"mime"
 	"net"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,12 +38,10 @@ import (
 type directPool struct {
 	network, addr string
 	idleTimeout   time.Duration
-	dialer        *net.Dialer
 
 	mu      sync.Mutex
 	idle    []*directConn // most recently used last
 	reaping bool
-	closed  bool
 }
 
 type directConn struct {
@@ -100,33 +100,44 @@ func (p *directPool) get(now time.Time) *directConn {
 			c.conn.Close()
 			continue
 		}
-		c.br = directReaders.Get().(*bufio.Reader)
-		c.br.Reset(&c.in)
+		c.takeReader()
 		return c
 	}
 	return nil
 }
 
+// takeReader lends the connection a read buffer from the shared pool;
+// releaseReader gives it back. Only a connection in use holds one.
+func (c *directConn) takeReader() {
+	c.br = directReaders.Get().(*bufio.Reader)
+	c.br.Reset(&c.in)
+}
+
+func (c *directConn) releaseReader() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		directReaders.Put(c.br)
+		c.br = nil
+	}
+}
+
 func (p *directPool) dial(ctx context.Context) (*directConn, error) {
-	conn, err := p.dialer.DialContext(ctx, p.network, p.addr)
+	conn, err := upstreamDialer.DialContext(ctx, p.network, p.addr)
 	if err != nil {
 		return nil, err
 	}
 	c := &directConn{conn: conn, in: headLimitReader{conn: conn}}
-	c.br = directReaders.Get().(*bufio.Reader)
-	c.br.Reset(&c.in)
+	c.takeReader()
 	return c, nil
 }
 
 // put keeps a connection whose last response was read to its end. Its
 // reader goes back to the shared pool: an idle connection holds no buffer.
 func (p *directPool) put(c *directConn, now time.Time) {
-	c.br.Reset(nil)
-	directReaders.Put(c.br)
-	c.br = nil
+	c.releaseReader()
 	c.idleSince = now
 	p.mu.Lock()
-	if p.closed || len(p.idle) >= maxIdlePerBackend {
+	if len(p.idle) >= maxIdlePerBackend {
 		p.mu.Unlock()
 		c.conn.Close()
 		return
@@ -143,11 +154,7 @@ func (p *directPool) put(c *directConn, now time.Time) {
 // discard closes a connection that cannot carry another request.
 func (p *directPool) discard(c *directConn) {
 	c.conn.Close()
-	if c.br != nil {
-		c.br.Reset(nil)
-		directReaders.Put(c.br)
-		c.br = nil
-	}
+	c.releaseReader()
 }
 
 // reap closes connections idle for the idle timeout, checking four times
@@ -190,9 +197,8 @@ func (p *directPool) close() {
 
 // directPools holds one pool per backend address for the gateway's life.
 type directPools struct {
-	mu     sync.Mutex
-	pools  map[string]*directPool
-	dialer *net.Dialer
+	mu    sync.Mutex
+	pools map[string]*directPool
 }
 
 func (ps *directPools) pool(network, addr string, idleTimeout time.Duration) *directPool {
@@ -207,7 +213,7 @@ func (ps *directPools) pool(network, addr string, idleTimeout time.Duration) *di
 	if ps.pools == nil {
 		ps.pools = make(map[string]*directPool)
 	}
-	p := &directPool{network: network, addr: addr, idleTimeout: idleTimeout, dialer: ps.dialer}
+	p := &directPool{network: network, addr: addr, idleTimeout: idleTimeout}
 	ps.pools[key] = p
 	return p
 }
@@ -300,18 +306,14 @@ func (d *direct) appendRequest(b []byte, r *http.Request) ([]byte, bool) {
 	b = append(b, "\r\n"...)
 
 	var named []string // headers the client named in Connection
-	for _, v := range r.Header["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = textproto.TrimString(f); f != "" {
-				named = append(named, textproto.CanonicalMIMEHeaderKey(f))
-			}
-		}
+	for f := range connectionTokens(r.Header["Connection"]) {
+		named = append(named, textproto.CanonicalMIMEHeaderKey(f))
 	}
 	for k, vs := range r.Header {
 		if hopByHop[k] || k == "Host" || k == "Content-Length" || k == "Forwarded" {
 			continue
 		}
-		if len(named) > 0 && !d.protected[k] && containsString(named, k) {
+		if len(named) > 0 && !d.protected[k] && slices.Contains(named, k) {
 			continue
 		}
 		if !httpguts.ValidHeaderFieldName(k) {
@@ -333,13 +335,17 @@ func (d *direct) appendRequest(b []byte, r *http.Request) ([]byte, bool) {
 	return append(b, "\r\n"...), true
 }
 
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
+// connectionTokens yields the header names listed in Connection values.
+func connectionTokens(values []string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, v := range values {
+			for f := range strings.SplitSeq(v, ",") {
+				if f = textproto.TrimString(f); f != "" && !yield(f) {
+					return
+				}
+			}
 		}
 	}
-	return false
 }
 
 var errTooManyInformational = errors.New("backend sent more than 5 informational (1xx) responses")
@@ -455,14 +461,8 @@ func copyHeaders(dst, src http.Header) {
 
 func (d *direct) copyResponse(w *loggingWriter, r *http.Request, c *directConn, res *http.Response, stop func() bool) {
 	h := res.Header
-	if conn := h["Connection"]; len(conn) > 0 {
-		for _, v := range conn {
-			for f := range strings.SplitSeq(v, ",") {
-				if f = textproto.TrimString(f); f != "" {
-					h.Del(f)
-				}
-			}
-		}
+	for f := range connectionTokens(h["Connection"]) {
+		h.Del(f)
 	}
 	for k := range hopByHop {
 		delete(h, k)

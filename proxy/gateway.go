@@ -119,7 +119,6 @@ func New(t *routes.Table, opt Options) *Gateway {
 		opt.Logger = slog.Default()
 	}
 	g := &Gateway{log: opt.Logger, accessLog: opt.AccessLog, limits: opt.Limits, metrics: opt.Metrics, reverseProxyOnly: opt.ReverseProxyOnly}
-	g.direct.dialer = upstreamDialer
 	if g.limits != nil {
 		// 30 sign-in requests a minute per client, bursts of 20: a person
 		// never needs more; a password sprayer gets nowhere.
