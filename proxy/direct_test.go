@@ -796,59 +796,6 @@ func TestDirectStaleKeepAlive(t *testing.T) {
 	})
 }
 
-// TestDirectClientLeaves: a client that gives up while the backend thinks
-// makes gatehouse close the backend connection, which cancels the
-// backend's request context; that connection is not used again.
-func TestDirectClientLeaves(t *testing.T) {
-	started := make(chan struct{}, 1)
-	cancelled := make(chan struct{}, 1)
-	testDone := make(chan struct{})
-	url, ln := newCountingBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			started <- struct{}{}
-			select {
-			case <-r.Context().Done():
-				cancelled <- struct{}{}
-			case <-testDone: // the test failed: let the backend close
-			}
-			return
-		}
-		io.WriteString(w, "hello")
-	}))
-	t.Cleanup(func() { close(testDone) })
-	d := startDoor(t, parseConfig(t, appConfig(url, "")))
-	// A connection in the pool first, so the slow request reuses it.
-	if resp, body := d.get(t, "app.example.com", "/warm", nil); resp.StatusCode != 200 || string(body) != "hello" {
-		t.Fatalf("warm-up: %d %q", resp.StatusCode, body)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://app.example.com/slow", nil)
-		resp, err := d.client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-		}
-		errc <- err
-	}()
-	waitFor(t, started, "the backend to get the request")
-	cancel()
-	if err := waitFor(t, errc, "the client to give up"); !errors.Is(err, context.Canceled) {
-		t.Errorf("client: %v, want context.Canceled", err)
-	}
-	waitFor(t, cancelled, "the backend's request context to end")
-
-	// The next request gets a fresh connection and a proper answer.
-	if resp, body := d.get(t, "app.example.com", "/after", nil); resp.StatusCode != 200 || string(body) != "hello" {
-		t.Fatalf("after the client left: %d %q", resp.StatusCode, body)
-	}
-	if n := ln.accepts.Load(); n != 2 {
-		t.Errorf("%d backend connections, want 2: the abandoned one must not be reused", n)
-	}
-}
-
 // TestDirectBackendBreaksMidBody: a backend that dies halfway through a
 // response gives the client a broken response, never a short one that
 // looks complete. With a Content-Length the door's net/http would break

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -79,15 +78,26 @@ route "photos-api" {
 
 // TestClientDisconnectCancelsUpstream: when the client goes away, the
 // backend's request context is cancelled, both while the backend thinks
-// and while it streams.
+// and while it streams; the abandoned backend connection, even one taken
+// from the keep-alive pool, is not used again.
 func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	started := make(chan string, 1)
 	cancelled := make(chan string, 1)
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Closed when the test ends, so a backend left waiting by a failure
+	// lets its server shut down instead of hanging the test.
+	testDone := make(chan struct{})
+	url, ln := newCountingBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
+		case "/warm", "/after":
+			io.WriteString(w, "hello")
+			return
 		case "/slow":
 			started <- r.URL.Path
-			<-r.Context().Done()
+			select {
+			case <-r.Context().Done():
+			case <-testDone:
+				return
+			}
 		case "/stream":
 			started <- r.URL.Path
 			chunk := bytes.Repeat([]byte("x"), 32<<10)
@@ -102,8 +112,12 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 		}
 		cancelled <- r.URL.Path
 	}))
-	t.Cleanup(be.Close)
-	d := startDoor(t, parseConfig(t, appConfig(be.URL, "")))
+	t.Cleanup(func() { close(testDone) })
+	d := startDoor(t, parseConfig(t, appConfig(url, "")))
+	// A connection in the pool first, so the slow request reuses it.
+	if resp, body := d.get(t, "app.example.com", "/warm", nil); resp.StatusCode != 200 || string(body) != "hello" {
+		t.Fatalf("warm-up: %d %q", resp.StatusCode, body)
+	}
 
 	// The backend has not answered yet.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -123,6 +137,13 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	}
 	if p := waitFor(t, cancelled, "the backend's request context to end"); p != "/slow" {
 		t.Errorf("cancelled %s", p)
+	}
+	// The next request gets a fresh connection and a proper answer.
+	if resp, body := d.get(t, "app.example.com", "/after", nil); resp.StatusCode != 200 || string(body) != "hello" {
+		t.Fatalf("after the client left: %d %q", resp.StatusCode, body)
+	}
+	if n := ln.accepts.Load(); n != 2 {
+		t.Errorf("%d backend connections, want 2: the abandoned one must not be reused", n)
 	}
 
 	// The backend is streaming the response.
