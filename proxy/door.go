@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gatehouse/auth"
@@ -80,6 +81,13 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	scrubHeaders(r.Header)
 
 	lw := &loggingWriter{ResponseWriter: w, door: h.doorName, stall: cfg.Server.StallTimeout}
+	// A request with both Content-Length and Transfer-Encoding must have
+	// its connection closed after the answer (RFC 9112 §6.1): it may be an
+	// attempt to smuggle a second request past a proxy in front. net/http
+	// drops the Content-Length before a handler sees the request, so every
+	// request with a Transfer-Encoding closes its connection — browsers
+	// never send one, and an app's chunked upload loses only a keep-alive.
+	lw.closeConn = len(r.TransferEncoding) > 0
 	var routeName string
 	var matched *routes.Route
 	var id auth.Identity
@@ -106,6 +114,12 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// exactly that path: nothing decided on differs from what is served.
 	if !validPath(r.URL.Path) || r.URL.Path == "" && r.URL.Opaque != "" {
 		writePage(lw, http.StatusBadRequest, badRequestPage)
+		return
+	}
+	// Refused before the host is looked at, so the answer is the same for
+	// every host (invariant 1) and no backend is reached (invariant 9).
+	if routes.AmbiguousPath(r.URL.Path) {
+		writePage(lw, http.StatusBadRequest, ambiguousPathPage)
 		return
 	}
 	path := routes.CleanPath(r.URL.Path)
@@ -252,7 +266,8 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &stallReader{ReadCloser: r.Body, rc: http.NewResponseController(w), stall: cfg.Server.StallTimeout}
+		lw.body = &stallReader{ReadCloser: r.Body, rc: http.NewResponseController(w), stall: cfg.Server.StallTimeout}
+		r.Body = lw.body
 	}
 
 	r.URL.Path, r.URL.RawPath = path, ""
@@ -326,18 +341,26 @@ type loggingWriter struct {
 	// hijacked: the connection is no longer the server's (WebSocket), so
 	// no deadline may be set on it.
 	hijacked bool
+	// closeConn: the connection closes after this answer, whatever the
+	// handler set in the header.
+	closeConn bool
+	// body is the request's body as the door handed it on, nil without one.
+	body *stallReader
 }
 
 func (w *loggingWriter) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
 		w.status = code
+		if w.closeConn {
+			w.Header()["Connection"] = []string{"close"}
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *loggingWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	w.extend()
 	n, err := w.ResponseWriter.Write(p)
@@ -415,6 +438,18 @@ type stallReader struct {
 	rc       *http.ResponseController
 	stall    time.Duration
 	deadline time.Time
+	// failed is the first failure reading the client's body, so a failed
+	// forward can be told apart from a failed backend. The Transport
+	// reads the body on a goroutine of its own.
+	failed atomic.Pointer[error]
+}
+
+// err is the first failure reading the body, nil while none.
+func (s *stallReader) err() error {
+	if p := s.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (s *stallReader) Read(p []byte) (int, error) {
@@ -425,7 +460,11 @@ func (s *stallReader) Read(p []byte) (int, error) {
 			_ = s.rc.SetReadDeadline(s.deadline)
 		}
 	}
-	return s.ReadCloser.Read(p)
+	n, err := s.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && s.failed.Load() == nil {
+		s.failed.CompareAndSwap(nil, &err)
+	}
+	return n, err
 }
 
 // limitIdentity names the client for rate limits when an identity is known.

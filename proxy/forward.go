@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"mime"
 	"net"
 	"net/http"
 	"net/textproto"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -233,8 +235,13 @@ type direct struct {
 	// client naming them in Connection does not remove them.
 	protected map[string]bool
 	// onError answers a failed exchange exactly as ReverseProxy's error
-	// handler does (502 page, 499 for a departed client).
+	// handler does (502 page, 504 on a timeout, 499 for a departed client).
 	onError func(http.ResponseWriter, *http.Request, error)
+	// responseTimeout bounds the wait for the response head, as the
+	// Transport's ResponseHeaderTimeout does on the ReverseProxy path.
+	responseTimeout time.Duration
+	// keepOwnCookies removes gatehouse's cookies from a backend's answer.
+	keepOwnCookies func(http.Header)
 }
 
 // directEligible reports whether r can take the direct path.
@@ -390,6 +397,11 @@ func (d *direct) serve(w *loggingWriter, r *http.Request) bool {
 		// The callback gets its own copy of the connection: c changes
 		// below, possibly while a late callback runs.
 		conn := c.conn
+		if d.responseTimeout > 0 {
+			// Set before the callback below can run, so it never
+			// overwrites the callback's deadline.
+			_ = conn.SetReadDeadline(time.Now().Add(d.responseTimeout))
+		}
 		stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(aLongTimeAgo) })
 		_, err := c.conn.Write(head)
 		c.limitHead(true)
@@ -400,10 +412,15 @@ func (d *direct) serve(w *loggingWriter, r *http.Request) bool {
 			stop()
 			d.pool.discard(c)
 			c = nil
+			timedOut := errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil
 			// A kept connection the backend closed meanwhile fails
 			// before any answer: GET and HEAD are safe to send again.
-			if reused && ctx.Err() == nil {
+			// One that only kept silent is not asked twice.
+			if reused && ctx.Err() == nil && !timedOut {
 				continue
+			}
+			if timedOut {
+				err = fmt.Errorf("%w (%v)", errBackendTimeout, err)
 			}
 			d.onError(w, r, err)
 			return true
@@ -421,6 +438,18 @@ func (d *direct) serve(w *loggingWriter, r *http.Request) bool {
 			res, err = http.ReadResponse(c.br, r)
 		}
 		c.limitHead(false)
+		if d.responseTimeout > 0 && err == nil {
+			// The head is in: the body may take as long as it takes.
+			// A departing client's deadline is put back if it was set
+			// meanwhile.
+			_ = conn.SetReadDeadline(time.Time{})
+			if ctx.Err() != nil {
+				_ = conn.SetReadDeadline(aLongTimeAgo)
+			}
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("%w (%v)", errBackendTimeout, err)
+		}
 		if err == nil && res.StatusCode == http.StatusSwitchingProtocols {
 			err = errBackendProtocol
 		}
@@ -466,6 +495,9 @@ func (d *direct) copyResponse(w *loggingWriter, r *http.Request, c *directConn, 
 	}
 	for k := range hopByHop {
 		delete(h, k)
+	}
+	if _, ok := h["Set-Cookie"]; ok {
+		d.keepOwnCookies(h)
 	}
 	copyHeaders(w.Header(), h)
 	announced := len(res.Trailer)

@@ -23,8 +23,12 @@ import (
 // Gateway is the running state shared by every door: the current route
 // table and one reverse proxy per route, swapped together atomically.
 type Gateway struct {
-	state        atomic.Pointer[state]
-	transport    *http.Transport
+	state atomic.Pointer[state]
+	// transports are the ReverseProxy path's, one per response timeout
+	// (the Transport's ResponseHeaderTimeout is per Transport), kept for
+	// the gateway's life so reloads keep their connections.
+	transports   sync.Map // time.Duration → *http.Transport
+	idleTimeout  time.Duration
 	log          *slog.Logger
 	accessLog    bool
 	signIn       atomic.Pointer[SignIn]
@@ -124,7 +128,7 @@ func New(t *routes.Table, opt Options) *Gateway {
 		// never needs more; a password sprayer gets nowhere.
 		g.signInLimit = g.limits.Limiter("builtin/signin", ratelimit.Rule{Rate: 0.5, Burst: 20, Concurrent: 8}, nil)
 	}
-	g.transport = g.newTransport(t.Config.Server)
+	g.idleTimeout = t.Config.Server.UpstreamIdleTimeout
 	g.Swap(t)
 	return g
 }
@@ -169,13 +173,26 @@ func (g *Gateway) routeMetrics(door, route string) *metrics.RouteDoor {
 
 // Close releases idle upstream connections.
 func (g *Gateway) Close() {
-	g.transport.CloseIdleConnections()
+	g.transports.Range(func(_, t any) bool {
+		t.(*http.Transport).CloseIdleConnections()
+		return true
+	})
 	g.direct.closeIdle()
+}
+
+// transportFor returns the Transport that waits at most responseTimeout for
+// a backend's response headers.
+func (g *Gateway) transportFor(responseTimeout time.Duration) *http.Transport {
+	if t, ok := g.transports.Load(responseTimeout); ok {
+		return t.(*http.Transport)
+	}
+	t, _ := g.transports.LoadOrStore(responseTimeout, g.newTransport(responseTimeout))
+	return t.(*http.Transport)
 }
 
 var upstreamDialer = &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 
-func (g *Gateway) newTransport(sc routes.ServerConfig) *http.Transport {
+func (g *Gateway) newTransport(responseTimeout time.Duration) *http.Transport {
 	dialer := upstreamDialer
 	return &http.Transport{
 		Proxy: nil, // never send backend traffic through an environment proxy
@@ -191,8 +208,11 @@ func (g *Gateway) newTransport(sc routes.ServerConfig) *http.Transport {
 		// connections per host makes a busy backend reconnect constantly.
 		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   1024,
-		IdleConnTimeout:       sc.UpstreamIdleTimeout,
+		IdleConnTimeout:       g.idleTimeout,
 		ExpectContinueTimeout: time.Second,
+		// Counted from the end of the request body, and only until the
+		// response headers: a long download or stream is never cut.
+		ResponseHeaderTimeout: responseTimeout,
 		// Pass bodies through exactly as the backend encoded them.
 		DisableCompression: true,
 		WriteBufferSize:    64 << 10,
@@ -263,7 +283,7 @@ func (g *Gateway) newUpstream(r *routes.Route, sc routes.ServerConfig) *upstream
 				}
 			}
 		},
-		Transport: g.transport,
+		Transport: g.transportFor(r.ResponseTimeoutIn(sc)),
 		// Zero, not -1: ReverseProxy then flushes SSE and responses of
 		// unknown length (chunked streams) after every write, and lets
 		// responses of known length fill the write buffer, which saves a
@@ -271,29 +291,12 @@ func (g *Gateway) newUpstream(r *routes.Route, sc routes.ServerConfig) *upstream
 		FlushInterval: 0,
 		BufferPool:    bufPool,
 		ErrorLog:      slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+		ModifyResponse: func(res *http.Response) error {
+			g.keepOwnCookies(r.Name, res.Header)
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-			var tooBig *http.MaxBytesError
-			switch {
-			case errors.As(err, &tooBig):
-				door := ""
-				if lw, ok := w.(*loggingWriter); ok {
-					door = lw.door
-				}
-				writePage(w, http.StatusRequestEntityTooLarge, tooLargePage(r.Name, tooBig.Limit, door))
-			case req.Context().Err() != nil:
-				// The client went away; nobody is left to answer. 499 is
-				// only for the access log and metrics.
-				w.WriteHeader(499)
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				// The client's upload stalled past stall_timeout.
-				writePage(w, http.StatusRequestTimeout, stalledPage)
-			default:
-				g.log.Warn("backend error", "route", r.Name, "err", err)
-				if g.metrics != nil {
-					g.metrics.UpstreamErrors.WithLabelValues(r.Name).Inc()
-				}
-				writePage(w, http.StatusBadGateway, badGatewayPage(r.Name))
-			}
+			g.forwardFailed(w, req, r, err)
 		},
 	}
 	if !g.reverseProxyOnly {
@@ -327,7 +330,83 @@ func (g *Gateway) newDirect(r *routes.Route, sc routes.ServerConfig, onError fun
 			}
 		}
 	}
-	return &direct{pool: g.direct.pool(network, addr, sc.UpstreamIdleTimeout), protected: protected, onError: onError}
+	return &direct{pool: g.direct.pool(network, addr, sc.UpstreamIdleTimeout), protected: protected, onError: onError,
+		responseTimeout: r.ResponseTimeoutIn(sc), keepOwnCookies: func(h http.Header) { g.keepOwnCookies(r.Name, h) }}
 }
 
 var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip"}
+
+// keepOwnCookies drops a backend's attempt to set one of gatehouse's own
+// cookies from its answer, and says so: an app that tries is broken or
+// compromised.
+func (g *Gateway) keepOwnCookies(route string, h http.Header) {
+	if n := dropGatehouseCookies(h); n > 0 {
+		g.log.Warn("backend tried to set gatehouse's own cookie; removed from its answer", "route", route, "cookies", n)
+	}
+}
+
+// errBackendTimeout is a backend that took its request and sent no
+// response headers within the route's response_timeout.
+var errBackendTimeout = errors.New("backend sent no response headers within response_timeout")
+
+// forwardFailed answers a request whose forwarding failed, by whose fault
+// it failed: the client's body (too large 413, stalled 408, malformed 400,
+// never counted against the backend), the client leaving (499, for the log
+// only), the backend not answering in time (504) or at all (502).
+func (g *Gateway) forwardFailed(w http.ResponseWriter, req *http.Request, r *routes.Route, err error) {
+	// ReverseProxy hands over its own copy of the request, with the body
+	// wrapped: the door's writer knows the body it passed on.
+	var bodyErr error
+	door := ""
+	if lw, ok := w.(*loggingWriter); ok {
+		door = lw.door
+		if lw.body != nil {
+			bodyErr = lw.body.err()
+		}
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig) || errors.As(bodyErr, &tooBig):
+		writePage(w, http.StatusRequestEntityTooLarge, tooLargePage(r.Name, tooBig.Limit, door))
+	case errors.Is(bodyErr, os.ErrDeadlineExceeded):
+		// The upload made no progress for stall_timeout. Reading it
+		// failed, which ends the request's context too; the client is
+		// still there to read the answer.
+		writePage(w, http.StatusRequestTimeout, stalledPage)
+	case req.Context().Err() != nil:
+		// The client went away; nobody is left to answer. 499 is only
+		// for the access log and metrics.
+		w.WriteHeader(499)
+	case bodyErr != nil:
+		g.log.Info("malformed request body", "route", r.Name, "err", bodyErr)
+		writePage(w, http.StatusBadRequest, malformedBodyPage)
+	case isResponseTimeout(err):
+		timeout := r.ResponseTimeoutIn(g.state.Load().table.Config.Server)
+		g.log.Warn("backend timed out", "route", r.Name, "response_timeout", timeout, "err", err)
+		if g.metrics != nil {
+			g.metrics.UpstreamErrors.WithLabelValues(r.Name).Inc()
+		}
+		writePage(w, http.StatusGatewayTimeout, gatewayTimeoutPage(r.Name, timeout))
+	default:
+		g.log.Warn("backend error", "route", r.Name, "err", err)
+		if g.metrics != nil {
+			g.metrics.UpstreamErrors.WithLabelValues(r.Name).Inc()
+		}
+		writePage(w, http.StatusBadGateway, badGatewayPage(r.Name))
+	}
+}
+
+// isResponseTimeout tells a backend that accepted the request and did not
+// answer from one that could not be reached: the Transport's own
+// response-header timeout, or the direct path's.
+func isResponseTimeout(err error) bool {
+	if errors.Is(err, errBackendTimeout) {
+		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -69,9 +69,16 @@ type door struct {
 // http.Server configured like main.go's newServer.
 func startDoor(t testing.TB, cfg *routes.Config) *door {
 	t.Helper()
+	return startDoorWith(t, cfg, proxy.Options{})
+}
+
+// startDoorWith is startDoor with gateway options (limits, metrics); the
+// logger is always the test's.
+func startDoorWith(t testing.TB, cfg *routes.Config, opt proxy.Options) *door {
+	t.Helper()
 	logs := &logBuf{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	gw := proxy.New(routes.Compile(cfg), proxy.Options{Logger: logger})
+	opt.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	gw := proxy.New(routes.Compile(cfg), opt)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"html"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // page renders gatehouse's own short HTML answers.
@@ -27,6 +28,19 @@ func page(status int, title, body string) []byte {
 var notFoundPage = page(http.StatusNotFound, "Not found", "There is nothing here.")
 
 var badRequestPage = page(http.StatusBadRequest, "Bad request", "The request could not be understood.")
+
+// ambiguousPathPage answers a path with a segment that begins with ";" or is
+// "." or ".." followed by ";…": servers disagree on what it names.
+var ambiguousPathPage = page(http.StatusBadRequest, "Ambiguous path",
+	"A part of this address begins with <code>;</code>, or is <code>.</code> or <code>..</code> followed by <code>;</code>. "+
+		"Some servers read such a part as a different folder than others do, so gatehouse does not pass it on. "+
+		"If it is the name of a file or folder, rename it (for example, so that it does not start with <code>..;</code>).")
+
+// malformedBodyPage answers a request whose body broke off or was framed
+// wrongly by the client (bad chunked encoding): the client's fault, never
+// counted as a backend error.
+var malformedBodyPage = page(http.StatusBadRequest, "Bad request body",
+	"The body of this request was cut off or malformed. Try again; if it keeps happening, the app sending it is at fault.")
 
 func writePage(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
@@ -47,6 +61,12 @@ func writeNotFound(w http.ResponseWriter) {
 func badGatewayPage(route string) []byte {
 	return page(http.StatusBadGateway, "Service not answering",
 		"The service <b>"+html.EscapeString(route)+"</b> is not answering right now. It may be restarting; try again in a minute.")
+}
+
+func gatewayTimeoutPage(route string, timeout time.Duration) []byte {
+	return page(http.StatusGatewayTimeout, "Service too slow",
+		"The service <b>"+html.EscapeString(route)+"</b> took the request but did not answer within "+html.EscapeString(timeout.String())+
+			". It may be overloaded or stuck; try again in a minute. If it needs longer, raise <code>response_timeout</code> for this route in routes.hcl.")
 }
 
 func signInUnavailablePage(route string) []byte {

@@ -28,6 +28,7 @@ var (
 	serverSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "read_header_timeout"}, {Name: "idle_timeout"}, {Name: "max_header_bytes"},
 		{Name: "stall_timeout"}, {Name: "upstream_idle_timeout"}, {Name: "shutdown_timeout"},
+		{Name: "response_timeout"},
 	}}
 	tailnetSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "hostname"}, {Name: "state_dir"}, {Name: "auth_key_file"}, {Name: "client_secret_file"},
@@ -53,7 +54,7 @@ var (
 	routeSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
 			{Name: "backend", Required: true}, {Name: "allow_non_loopback"}, {Name: "max_body"},
-			{Name: "preset"},
+			{Name: "preset"}, {Name: "response_timeout"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "tailnet"}, {Type: "cloudflare"}, {Type: "limit"},

@@ -140,6 +140,9 @@ func FuzzMatch(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, host, p string) {
+		if AmbiguousPath(p) {
+			return // the doors refuse it with 400 before matching
+		}
 		clean := CleanPath(p)
 		clean2 := CleanPath(clean)
 		if clean2 != clean {

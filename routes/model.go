@@ -108,6 +108,9 @@ type ServerConfig struct {
 	StallTimeout        time.Duration // no-progress deadline on bodies
 	UpstreamIdleTimeout time.Duration
 	ShutdownTimeout     time.Duration
+	// ResponseTimeout bounds the wait for a backend's response headers
+	// after the request was sent; a route may set its own.
+	ResponseTimeout time.Duration
 }
 
 // TailnetConfig is the embedded Tailscale node.
@@ -235,9 +238,11 @@ type Route struct {
 	Doors            [numDoors]*DoorRule // nil: closed on that door
 	Paths            []*PathRule
 	Limit            *Limit
-	MaxBody          int64  // 0: unlimited
-	Preset           string // the preset that added app paths, if any
-	Range            hcl.Range
+	MaxBody          int64 // 0: unlimited
+	// ResponseTimeout overrides the server block's; 0: that one.
+	ResponseTimeout time.Duration
+	Preset          string // the preset that added app paths, if any
+	Range           hcl.Range
 }
 
 // IdentityHeaderNames are the headers a tailnet route may ask gatehouse to
@@ -261,6 +266,15 @@ var FamilyIdentityHeaderNames = map[string]bool{
 	"Remote-User":                    true,
 	"Remote-Email":                   true,
 	"Remote-Groups":                  true,
+}
+
+// ResponseTimeoutIn is how long the route waits for its backend's response
+// headers under the server settings sc.
+func (r *Route) ResponseTimeoutIn(sc ServerConfig) time.Duration {
+	if r.ResponseTimeout > 0 {
+		return r.ResponseTimeout
+	}
+	return sc.ResponseTimeout
 }
 
 // UsesAccess reports whether a on door d applies anywhere in the route:

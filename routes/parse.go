@@ -176,6 +176,10 @@ func (d *decoder) server(b *hcl.Block) ServerConfig {
 		// sending a request on a connection the backend is closing.
 		UpstreamIdleTimeout: 4 * time.Second,
 		ShutdownTimeout:     30 * time.Second,
+		// Long enough for a backend building a large answer (a Nextcloud
+		// folder listing, an Immich album zip), short enough that a hung
+		// backend frees the client's concurrency slot.
+		ResponseTimeout: 2 * time.Minute,
 	}
 	if b == nil {
 		return s
@@ -186,6 +190,7 @@ func (d *decoder) server(b *hcl.Block) ServerConfig {
 	s.StallTimeout = d.duration(c.Attributes, "stall_timeout", s.StallTimeout)
 	s.UpstreamIdleTimeout = d.duration(c.Attributes, "upstream_idle_timeout", s.UpstreamIdleTimeout)
 	s.ShutdownTimeout = d.duration(c.Attributes, "shutdown_timeout", s.ShutdownTimeout)
+	s.ResponseTimeout = d.duration(c.Attributes, "response_timeout", s.ResponseTimeout)
 	if n, rng, ok := d.size(c.Attributes, "max_header_bytes"); ok {
 		if n < 4096 || n > 16<<20 {
 			d.errorf(rng, "Invalid max_header_bytes", "max_header_bytes must be between 4KiB and 16MiB.")
@@ -396,6 +401,8 @@ func (d *decoder) route(b *hcl.Block, cfg *Config) *Route {
 	if n, _, ok := d.size(c.Attributes, "max_body"); ok {
 		r.MaxBody = n
 	}
+	// Zero: the server block's response_timeout (Config.ResponseTimeout).
+	r.ResponseTimeout = d.duration(c.Attributes, "response_timeout", 0)
 	r.Limit = d.limit(d.single(c.Blocks, "limit", "route "+r.Name))
 	for _, door := range Doors {
 		db := d.single(c.Blocks, door.String(), "route "+r.Name)
@@ -607,7 +614,7 @@ func (d *decoder) pathRule(r *Route, b *hcl.Block, cfg *Config) *PathRule {
 	c := d.content(b.Body, pathSchema)
 	pr := &PathRule{Range: b.DefRange, Label: raw}
 	clean := CleanPath(raw)
-	if !strings.HasPrefix(raw, "/") || clean != raw || clean == "/" {
+	if !strings.HasPrefix(raw, "/") || AmbiguousPath(raw) || clean != raw || clean == "/" {
 		d.errorf(b.LabelRanges[0], "Invalid path prefix",
 			`path %q must be an absolute, clean prefix below "/", like "/api/" or "/admin"; for the whole route set access in the door block.`, raw)
 		return nil

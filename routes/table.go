@@ -134,29 +134,39 @@ func NormalizeHost(h string) string {
 	return h
 }
 
+// AmbiguousPath reports whether a decoded path has a segment whose meaning
+// differs between servers: one that starts with ";" (servlet containers and
+// some WebDAV servers drop ";params" and see an empty segment, so "/;/admin"
+// is their "/admin") or is "." or ".." followed by ";params" (their "." and
+// "..", a legal file name "..;tmp" elsewhere). Such a path is refused, never
+// rewritten: rewriting it would send some backend a different resource than
+// the one its client named — "DELETE …/Sub/..;tmp" would become a DELETE of
+// the parent folder (invariant 9, docs/ARCHITECTURE.md).
+func AmbiguousPath(p string) bool {
+	if strings.IndexByte(p, ';') < 0 {
+		return false
+	}
+	p = strings.ReplaceAll(p, `\`, "/")
+	for seg := range strings.SplitSeq(p, "/") {
+		if i := strings.IndexByte(seg, ';'); i >= 0 {
+			if name := seg[:i]; name == "" || name == "." || name == ".." {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // CleanPath turns a decoded request path into the one form that is both
 // decided on and sent to the backend: backslashes become slashes (some
 // backends treat them so), dot segments and repeated slashes are resolved,
-// and a trailing slash is kept. It allocates only for paths that are not
-// already clean.
+// and a trailing slash is kept. Callers refuse an AmbiguousPath first. It
+// allocates only for paths that are not already clean.
 func CleanPath(p string) string {
 	if isClean(p) {
 		return p
 	}
 	q := strings.ReplaceAll(p, `\`, "/")
-	// "..;x" and ".;x" are dot segments to Java servlet containers
-	// (Tomcat, Jetty, Undertow), which drop ";x" first: treat them so.
-	if strings.Contains(q, ".;") {
-		segs := strings.Split(q, "/")
-		for i, seg := range segs {
-			if strings.HasPrefix(seg, "..;") {
-				segs[i] = ".."
-			} else if strings.HasPrefix(seg, ".;") {
-				segs[i] = "."
-			}
-		}
-		q = strings.Join(segs, "/")
-	}
 	trailing := strings.HasSuffix(q, "/")
 	q = path.Clean("/" + q)
 	if trailing && q != "/" {
@@ -182,7 +192,7 @@ func isClean(p string) bool {
 				continue
 			}
 			rest := p[i+1:]
-			if rest == "" || rest[0] == '/' || rest[0] == ';' || rest == "." || strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, ".;") {
+			if rest == "" || rest[0] == '/' || rest == "." || strings.HasPrefix(rest, "./") {
 				return false
 			}
 		}

@@ -28,11 +28,7 @@ func TestCleanPath(t *testing.T) {
 		{"/..a/.b/a.", "/..a/.b/a."}, // so are these
 		{"/admin;x", "/admin;x"},
 		{"/ADMIN", "/ADMIN"}, // case is the backend's business
-		// Servlet containers drop ";params" before resolving dot segments.
-		{"/realms/..;/admin/", "/admin/"},
-		{"/realms/..;x=1/admin", "/admin"},
-		{"/a/.;x/b", "/a/b"},
-		{"/a/..;", "/"},
+		{"/a/b;x/../c", "/a/c"}, // a ";" inside a name is the name's
 	}
 	for _, tt := range tests {
 		if got := CleanPath(tt.in); got != tt.want {
@@ -40,6 +36,28 @@ func TestCleanPath(t *testing.T) {
 		}
 		if got := CleanPath(CleanPath(tt.in)); got != tt.want {
 			t.Errorf("CleanPath(CleanPath(%q)) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestAmbiguousPath: segments that servlet containers and WebDAV servers
+// read differently from gatehouse are recognised in every position; names
+// that merely contain ";" are not.
+func TestAmbiguousPath(t *testing.T) {
+	for _, p := range []string{
+		"/;/admin", "/;x/admin", "/;", "/a/;", "/admin/;jsessionid=1/x",
+		"/realms/..;/admin/", "/realms/..;x=1/admin", "/a/.;x/b", "/a/..;",
+		"/remote.php/dav/files/alice/Docs/Sub/..;tmp", `\;\admin`, `/a\..;\b`,
+	} {
+		if !AmbiguousPath(p) {
+			t.Errorf("AmbiguousPath(%q) = false, want true", p)
+		}
+	}
+	for _, p := range []string{
+		"/", "/admin", "/admin;x", "/a;b/c", "/...;x", "/..a;b", "/.a;b", "/a/b.;c", "/x;", "/remote.php/dav/files/alice/Docs/Sub/tmp",
+	} {
+		if AmbiguousPath(p) {
+			t.Errorf("AmbiguousPath(%q) = true, want false", p)
 		}
 	}
 }

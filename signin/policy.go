@@ -337,16 +337,6 @@ func flowCookieName(state string) string {
 	return flowCookiePrefix + state
 }
 
-// isOwnCookie reports whether a cookie name is one of gatehouse's own,
-// which are never forwarded to a backend.
-func isOwnCookie(name string, n cookieNames) bool {
-	return name == n.session || strings.HasPrefix(name, n.session+"-") ||
-		strings.HasPrefix(name, flowCookiePrefix) ||
-		// Cookies of the other scope, left over from a config change.
-		name == "__Host-gatehouse" || strings.HasPrefix(name, "__Host-gatehouse-") ||
-		name == "__Secure-gatehouse" || strings.HasPrefix(name, "__Secure-gatehouse-")
-}
-
 // sameOrigin reports whether a state-changing request (logout) comes from
 // a page of the same host, by fetch metadata or Origin.
 func sameOrigin(r *http.Request, host string) bool {

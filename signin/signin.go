@@ -614,7 +614,7 @@ func (s *SignIn) StripCookies(h http.Header) {
 		changed := false
 		for _, part := range strings.Split(line, ";") {
 			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
-			if isOwnCookie(strings.TrimSpace(name), s.names) {
+			if auth.IsGatehouseCookie(strings.TrimSpace(name)) {
 				changed = true
 				continue
 			}
