@@ -27,7 +27,7 @@ func TestCleanPath(t *testing.T) {
 		{"/...", "/..."},             // three dots is a name
 		{"/..a/.b/a.", "/..a/.b/a."}, // so are these
 		{"/admin;x", "/admin;x"},
-		{"/ADMIN", "/ADMIN"}, // case is the backend's business
+		{"/ADMIN", "/ADMIN"},    // case is the backend's business
 		{"/a/b;x/../c", "/a/c"}, // a ";" inside a name is the name's
 	}
 	for _, tt := range tests {
