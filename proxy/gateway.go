@@ -24,11 +24,10 @@ import (
 // table and one reverse proxy per route, swapped together atomically.
 type Gateway struct {
 	state atomic.Pointer[state]
-	// transports are the ReverseProxy path's, one per response timeout
-	// (the Transport's ResponseHeaderTimeout is per Transport), kept for
-	// the gateway's life so reloads keep their connections.
-	transports   sync.Map // time.Duration → *http.Transport
-	idleTimeout  time.Duration
+	// transports are the ReverseProxy path's, one per pair of upstream
+	// idle and response timeouts (both are per Transport), kept for the
+	// gateway's life so reloads keep their connections.
+	transports   sync.Map // transportKey → *http.Transport
 	log          *slog.Logger
 	accessLog    bool
 	signIn       atomic.Pointer[SignIn]
@@ -128,7 +127,6 @@ func New(t *routes.Table, opt Options) *Gateway {
 		// never needs more; a password sprayer gets nowhere.
 		g.signInLimit = g.limits.Limiter("builtin/signin", ratelimit.Rule{Rate: 0.5, Burst: 20, Concurrent: 8}, nil)
 	}
-	g.idleTimeout = t.Config.Server.UpstreamIdleTimeout
 	g.Swap(t)
 	return g
 }
@@ -180,19 +178,24 @@ func (g *Gateway) Close() {
 	g.direct.closeIdle()
 }
 
-// transportFor returns the Transport that waits at most responseTimeout for
-// a backend's response headers.
-func (g *Gateway) transportFor(responseTimeout time.Duration) *http.Transport {
-	if t, ok := g.transports.Load(responseTimeout); ok {
+type transportKey struct{ idle, response time.Duration }
+
+// transportFor returns the Transport that closes idle backend connections
+// after idle and waits at most response for a backend's response headers.
+// A reload that changes either gets a new one; the old one's idle
+// connections close by its own idle timeout.
+func (g *Gateway) transportFor(idle, response time.Duration) *http.Transport {
+	k := transportKey{idle, response}
+	if t, ok := g.transports.Load(k); ok {
 		return t.(*http.Transport)
 	}
-	t, _ := g.transports.LoadOrStore(responseTimeout, g.newTransport(responseTimeout))
+	t, _ := g.transports.LoadOrStore(k, g.newTransport(k))
 	return t.(*http.Transport)
 }
 
 var upstreamDialer = &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 
-func (g *Gateway) newTransport(responseTimeout time.Duration) *http.Transport {
+func (g *Gateway) newTransport(k transportKey) *http.Transport {
 	dialer := upstreamDialer
 	return &http.Transport{
 		Proxy: nil, // never send backend traffic through an environment proxy
@@ -208,11 +211,11 @@ func (g *Gateway) newTransport(responseTimeout time.Duration) *http.Transport {
 		// connections per host makes a busy backend reconnect constantly.
 		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   1024,
-		IdleConnTimeout:       g.idleTimeout,
+		IdleConnTimeout:       k.idle,
 		ExpectContinueTimeout: time.Second,
 		// Counted from the end of the request body, and only until the
 		// response headers: a long download or stream is never cut.
-		ResponseHeaderTimeout: responseTimeout,
+		ResponseHeaderTimeout: k.response,
 		// Pass bodies through exactly as the backend encoded them.
 		DisableCompression: true,
 		WriteBufferSize:    64 << 10,
@@ -283,7 +286,7 @@ func (g *Gateway) newUpstream(r *routes.Route, sc routes.ServerConfig) *upstream
 				}
 			}
 		},
-		Transport: g.transportFor(r.ResponseTimeoutIn(sc)),
+		Transport: g.transportFor(sc.UpstreamIdleTimeout, r.ResponseTimeoutIn(sc)),
 		// Zero, not -1: ReverseProxy then flushes SSE and responses of
 		// unknown length (chunked streams) after every write, and lets
 		// responses of known length fill the write buffer, which saves a

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"net/http"
@@ -37,7 +37,7 @@ route "photos" {
 `
 	config := filepath.Join(dir, "routes.hcl")
 	writeFile(t, config, tableSource(oidc+family+appRoute("passwords", backend)))
-	g := startGateway(t, config)
+	g := startServer(t, config, Options{})
 	c := &http.Client{}
 
 	if code, body := get(t, c, g.addr, "passwords.example.com", "/"); code != http.StatusOK || !strings.Contains(body, "backend") {
@@ -91,7 +91,7 @@ route "photos" {
   }
 }
 `+appRoute("passwords", backend)))
-	g := startGateway(t, config)
+	g := startServer(t, config, Options{})
 	c := &http.Client{}
 	if code, _ := get(t, c, g.addr, "photos.example.com", "/"); code != http.StatusServiceUnavailable {
 		t.Errorf("family route without a secret: %d", code)

@@ -1,51 +1,22 @@
-package main
+package server
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"gatehouse/routes"
 )
 
-// limitedGateway runs serve() with a metrics listener of its own.
+// limitedGateway runs a gateway on hcl and returns its door and metrics
+// addresses.
 func limitedGateway(t *testing.T, hcl string) (door, metricsAddr string) {
 	t.Helper()
-	config := filepath.Join(t.TempDir(), "routes.hcl")
-	writeFile(t, config, hcl)
-	cfg, _, diags := routes.Load(config)
-	if cfg == nil {
-		t.Fatalf("config: %v", diags)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, serveOptions{configPath: config, config: cfg, cloudflareListener: ln,
-			metricsListener: mln, log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return ln.Addr().String(), mln.Addr().String()
+	g := startServerWith(t, hcl, Options{})
+	return g.addr, g.metricsAddr
 }
 
 // statusBackend answers 401 on paths containing "login" or "album" and 200

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -254,57 +253,15 @@ route %q {
 `, name, backend, access, extra)
 }
 
-type tailnetGateway struct {
-	*runningGateway
-	nodes  *tailnet.Nodes
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func startTailnetGateway(t testing.TB, configPath string, issuer *certIssuer) *tailnetGateway {
+// startTailnetGateway runs a gateway whose tailnet nodes take their
+// certificates from issuer.
+func startTailnetGateway(t testing.TB, configPath string, issuer *certIssuer) *testServer {
 	t.Helper()
-	cfg, _, diags := routes.Load(configPath)
-	if cfg == nil {
-		t.Fatalf("config: %v", diags)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &tailnetGateway{runningGateway: &runningGateway{
-		addr: ln.Addr().String(), reloads: make(chan error, 16), reloadCh: make(chan struct{}, 1),
-	}, done: make(chan error, 1)}
-	nodesCh := make(chan *tailnet.Nodes, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	g.cancel = cancel
-	go func() {
-		g.done <- serve(ctx, serveOptions{
-			configPath: configPath, config: cfg, cloudflareListener: ln,
-			log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-			reload:   g.reloadCh,
-			watch:    true,
-			reloaded: func(err error) { g.reloads <- err },
-			tailnetStarted: func(name string, s *tsnet.Server) {
-				tsnet.TestHooks.LocalBackend(s).ForTest().ConfigureCerts(issuer.getCert)
-			},
-			nodes: func(n *tailnet.Nodes) { nodesCh <- n },
-		})
-	}()
-	select {
-	case g.nodes = <-nodesCh:
-	case err := <-g.done:
-		t.Fatalf("serve: %v", err)
-	}
-	t.Cleanup(g.stop)
-	return g
-}
-
-func (g *tailnetGateway) stop() {
-	if g.cancel != nil {
-		g.cancel()
-		<-g.done
-		g.cancel = nil
-	}
+	return startServer(t, configPath, Options{
+		TailnetStarted: func(name string, s *tsnet.Server) {
+			tsnet.TestHooks.LocalBackend(s).ForTest().ConfigureCerts(issuer.getCert)
+		},
+	})
 }
 
 // The tailnet door, end to end over real WireGuard and real TLS: admins by
@@ -416,16 +373,16 @@ func TestTailnetDoor(t *testing.T) {
 		}
 	})
 	t.Run("route removed stops its node", func(t *testing.T) {
-		if !slices.Contains(gw.nodes.Running(), "radarr") {
-			t.Fatalf("nodes before: %v", gw.nodes.Running())
+		if !slices.Contains(gw.Nodes().Running(), "radarr") {
+			t.Fatalf("nodes before: %v", gw.Nodes().Running())
 		}
 		writeFile(t, config, tailnetConfig(controlURL, filepath.Join(dir, "state"), keyFile,
 			[]string{admin.login}, tailnetRoute("radicale", radicale, "members", "")))
 		if err := gw.waitReload(t); err != nil {
 			t.Fatal(err)
 		}
-		if slices.Contains(gw.nodes.Running(), "radarr") {
-			t.Fatalf("radarr node still running: %v", gw.nodes.Running())
+		if slices.Contains(gw.Nodes().Running(), "radarr") {
+			t.Fatalf("radarr node still running: %v", gw.Nodes().Running())
 		}
 		if a := admin.get(t, radicaleURL); a.status != 200 {
 			t.Fatalf("radicale after radarr's removal: %d", a.status)
@@ -487,8 +444,8 @@ func TestCloudflareDoorServesWhileControlIsDown(t *testing.T) {
 	if st, body := get(t, &http.Client{}, gw.addr, "app.example.com", "/"); st != 200 || body != "app" {
 		t.Fatalf("cloudflare door with the tailnet down: %d %q", st, body)
 	}
-	if !slices.Contains(gw.nodes.Running(), "radarr") {
-		t.Fatalf("per-route node not kept for retry: %v", gw.nodes.Running())
+	if !slices.Contains(gw.Nodes().Running(), "radarr") {
+		t.Fatalf("per-route node not kept for retry: %v", gw.Nodes().Running())
 	}
 }
 
