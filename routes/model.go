@@ -222,8 +222,8 @@ type PathRule struct {
 	Limit  *Limit
 	Ban    *Ban
 	Range  hcl.Range
-	// Preset names the preset this rule came from; "" for a rule written
-	// in the file.
+	// Preset names the preset this rule came from (routes/presets.go);
+	// "" for a rule written in the file.
 	Preset string
 }
 
@@ -235,8 +235,8 @@ type Route struct {
 	Doors            [numDoors]*DoorRule // nil: closed on that door
 	Paths            []*PathRule
 	Limit            *Limit
-	MaxBody          int64  // 0: unlimited
-	Preset           string // the preset that added app paths, if any
+	MaxBody          int64    // 0: unlimited
+	Presets          []string // the presets that added path rules, in file order
 	Range            hcl.Range
 }
 
