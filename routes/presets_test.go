@@ -161,34 +161,35 @@ func TestPresetExpands(t *testing.T) {
 			t.Errorf("%s %s: %s, want %s", tc.door, tc.path, got, tc.want)
 		}
 	}
-	var b strings.Builder
-	if err := WriteMatrix(&b, cfg); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
+	matrix := checkMatrixRows(t, cfg,
 		"path /api/ (immich preset) (as route) app",
 		"path /.well-known/immich (immich preset) (as route) app",
 		"path /api/auth/admin-sign-up (immich preset) (as route) closed",
 		"path /share (as route) closed",
-	} {
-		if !hasMatrixRow(b.String(), want) {
-			t.Errorf("matrix lacks %q:\n%s", want, b.String())
-		}
-	}
-	if strings.Contains(b.String(), "/share/ (immich preset)") {
-		t.Errorf("matrix shows the replaced preset rule:\n%s", b.String())
+	)
+	if strings.Contains(matrix, "/share/ (immich preset)") {
+		t.Errorf("matrix shows the replaced preset rule:\n%s", matrix)
 	}
 }
 
-// hasMatrixRow reports whether the matrix has a row that reads want when
-// runs of spaces are folded.
-func hasMatrixRow(matrix, want string) bool {
-	for _, l := range strings.Split(matrix, "\n") {
-		if strings.Join(strings.Fields(l), " ") == want {
-			return true
+// checkMatrixRows asserts that `gatehouse routes` prints each of rows (runs
+// of spaces folded to one) for cfg, and returns the matrix.
+func checkMatrixRows(t *testing.T, cfg *Config, rows ...string) string {
+	t.Helper()
+	var b strings.Builder
+	if err := WriteMatrix(&b, cfg); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, l := range strings.Split(b.String(), "\n") {
+		have[strings.Join(strings.Fields(l), " ")] = true
+	}
+	for _, want := range rows {
+		if !have[want] {
+			t.Errorf("matrix lacks %q:\n%s", want, b.String())
 		}
 	}
-	return false
+	return b.String()
 }
 
 // Opt-in presets come beside a default one in a list. Family entries keep
@@ -265,21 +266,13 @@ route "jellyfin" {
 			t.Errorf("%s%s: %s, want %s", tc.host, tc.path, got, tc.want)
 		}
 	}
-	var b strings.Builder
-	if err := WriteMatrix(&b, cfg); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
+	checkMatrixRows(t, cfg,
 		"path /audiobookshelf/share/ (audiobookshelf-share preset) app",
 		"path /init (audiobookshelf preset) closed",
 		"path /index.php/login/v2/flow (nextcloud preset) family",
 		"path /System/Restart (jellyfin preset) closed",
 		"path /System/Logs family",
-	} {
-		if !hasMatrixRow(b.String(), want) {
-			t.Errorf("matrix lacks %q:\n%s", want, b.String())
-		}
-	}
+	)
 }
 
 func init() {
