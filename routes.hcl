@@ -78,7 +78,8 @@ route "immich" {
   }
   # The Immich phone app cannot follow a sign-in redirect; it talks to the
   # API with its own token. The preset opens /api/, /.well-known/immich and
-  # shared links (README: Presets); `gatehouse routes` lists the paths.
+  # shared links, and closes the first-admin sign-up (docs/apps.md);
+  # `gatehouse routes` lists the paths.
   preset = "immich"
   # Password guessing: a few tries a minute, and ten failures in 15 minutes
   # shut the client out of Immich for an hour. Only this path counts:
@@ -107,7 +108,7 @@ route "nextcloud" {
     access = "family"
   }
   # Desktop and phone sync clients use WebDAV, OCS and login flow v2 with
-  # app passwords.
+  # app passwords; the browser part of the login stays behind sign-in.
   preset = "nextcloud"
 }
 
@@ -152,8 +153,12 @@ route "jellyfin" {
     host   = "watch"
     access = "family"
   }
-  # TV and phone apps authenticate against Jellyfin's own API; only the
-  # web client (/web/) stays behind family sign-in.
+  # TV apps, Swiftfin and Kodi authenticate against Jellyfin's own API; the
+  # web client (/web/) stays behind family sign-in, and the admin's API
+  # (restart, logs, settings, setup, plugins…) is closed here: use it on the
+  # tailnet. The Android phone app is the web client in a WebView and
+  # cannot sign in through this door: docs/apps.md (Jellyfin) has the
+  # choice between the tailnet and `access = "app"`.
   preset = "jellyfin"
 }
 
@@ -179,7 +184,9 @@ route "audiobookshelf" {
     host   = "audiobooks"
     access = "family"
   }
-  # The phone app logs in against the API itself.
+  # The phone app logs in against the API itself. Shared links and podcast
+  # feeds are opt-in: preset = ["audiobookshelf", "audiobookshelf-share",
+  # "audiobookshelf-feed"] (docs/apps.md).
   preset = "audiobookshelf"
 }
 
@@ -193,7 +200,7 @@ route "navidrome" {
     host   = "music"
     access = "family"
     # Signs the family member in to Navidrome when it trusts the header
-    # (ND_EXTAUTH_TRUSTEDSOURCES=127.0.0.1/32; README: Identity headers).
+    # (ND_EXTAUTH_TRUSTEDSOURCES=127.0.0.1/32; docs/apps.md: Navidrome).
     identity_headers = ["Remote-User"]
   }
   # Subsonic clients (phone music players) carry their own credentials.
@@ -255,8 +262,12 @@ route "microbin" {
 # --- The identity provider --------------------------------------------------
 
 # Family browsers must reach Keycloak's login pages through Cloudflare, but
-# nothing else: only the paths Keycloak's reverse-proxy guide lists as
-# public. The admin console stays on the tailnet.
+# nothing else: of the paths Keycloak's reverse-proxy guide lists as public
+# (keycloak/keycloak docs/guides/server/reverseproxy.adoc) only the
+# household realm's — not /realms/master, where Keycloak's own admins sign
+# in — and the login pages' assets. The admin console and the master realm
+# stay on the tailnet (docs/apps.md: Keycloak). `gatehouse check` warns if
+# the master realm opens here.
 route "keycloak" {
   backend = "http://127.0.0.1:8180"
 
@@ -267,7 +278,7 @@ route "keycloak" {
     host   = "auth"
     access = "closed"
   }
-  path "/realms/" {
+  path "/realms/home/" {
     cloudflare = "app"
   }
   path "/resources/" {

@@ -21,11 +21,19 @@ type shipped struct {
 
 func startShipped(t *testing.T) *shipped {
 	t.Helper()
-	src, err := os.ReadFile("../routes.hcl")
+	return startShippedEdited(t, func(src string) string { return src })
+}
+
+// startShippedEdited serves the shipped routes.hcl after edit: a variant
+// of the shipped table that a documented recipe produces.
+func startShippedEdited(t *testing.T, edit func(string) string) *shipped {
+	t.Helper()
+	raw, err := os.ReadFile("../routes.hcl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	orig := parseConfig(t, string(src))
+	src := edit(string(raw))
+	orig := parseConfig(t, src)
 	backends := map[string]*echoBackend{}
 	var repl []string
 	for _, r := range orig.Routes {
@@ -34,7 +42,7 @@ func startShipped(t *testing.T) *shipped {
 		// Quoted, so that :80 can never match a prefix of :8080.
 		repl = append(repl, strconv.Quote(r.Backend.Raw), strconv.Quote(b.url))
 	}
-	text := strings.NewReplacer(repl...).Replace(string(src))
+	text := strings.NewReplacer(repl...).Replace(src)
 	cfg := parseConfig(t, text)
 	for _, r := range cfg.Routes {
 		if got, want := r.Backend.Raw, backends[r.Name].url; got != want {

@@ -165,15 +165,36 @@ func (d *decoder) strList(attrs hcl.Attributes, name string) ([]string, hcl.Rang
 	if !ok {
 		return nil, hcl.Range{}, false
 	}
-	v, ok := d.value(a, cty.List(cty.String), `a list of strings, like ["a", "b"]`)
+	out, ok := d.strings(a, `a list of strings, like ["a", "b"]`)
+	return out, a.Expr.Range(), ok
+}
+
+// strings reads a list of strings; what names the expected value in the
+// error.
+func (d *decoder) strings(a *hcl.Attribute, what string) ([]string, bool) {
+	v, ok := d.value(a, cty.List(cty.String), what)
 	if !ok {
-		return nil, a.Expr.Range(), false
+		return nil, false
 	}
 	var out []string
 	for _, e := range v.AsValueSlice() {
 		out = append(out, e.AsString())
 	}
-	return out, a.Expr.Range(), true
+	return out, true
+}
+
+// strOrList reads an attribute that is one string or a list of strings.
+func (d *decoder) strOrList(attrs hcl.Attributes, name, what string) ([]string, hcl.Range, bool) {
+	a, ok := attrs[name]
+	if !ok {
+		return nil, hcl.Range{}, false
+	}
+	if v, diags := a.Expr.Value(nil); !diags.HasErrors() && v.Type() == cty.String {
+		s, rng, ok := d.str(attrs, name)
+		return []string{s}, rng, ok
+	}
+	out, ok := d.strings(a, what)
+	return out, a.Expr.Range(), ok
 }
 
 func (d *decoder) boolean(attrs hcl.Attributes, name string) bool {

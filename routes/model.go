@@ -225,8 +225,8 @@ type PathRule struct {
 	Limit  *Limit
 	Ban    *Ban
 	Range  hcl.Range
-	// Preset names the preset this rule came from; "" for a rule written
-	// in the file.
+	// Preset names the preset this rule came from (routes/presets.go);
+	// "" for a rule written in the file.
 	Preset string
 }
 
@@ -238,10 +238,10 @@ type Route struct {
 	Doors            [numDoors]*DoorRule // nil: closed on that door
 	Paths            []*PathRule
 	Limit            *Limit
-	MaxBody          int64 // 0: unlimited
+	MaxBody          int64    // 0: unlimited
+	Presets          []string // the presets that added path rules, in file order
 	// ResponseTimeout overrides the server block's; 0: that one.
 	ResponseTimeout time.Duration
-	Preset          string // the preset that added app paths, if any
 	Range           hcl.Range
 }
 

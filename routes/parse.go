@@ -431,29 +431,10 @@ func (d *decoder) route(b *hcl.Block, cfg *Config) *Route {
 		seen[key] = pr
 		r.Paths = append(r.Paths, pr)
 	}
-	if name, rng, ok := d.str(c.Attributes, "preset"); ok {
-		p, found := Presets[name]
-		switch {
-		case !found:
-			d.errorf(rng, "Unknown preset", "%q is not a preset; use one of %s.", name, presetList())
-		case r.Doors[Cloudflare] == nil:
-			d.errorf(rng, "Preset without a cloudflare block",
-				"preset %q opens app paths on the cloudflare door, but route %q has no cloudflare block; add one or remove the preset.", name, r.Name)
-		default:
-			r.Preset = name
-			for _, prefix := range p.Paths {
-				key := strings.ToLower(strings.TrimSuffix(prefix, "/"))
-				if _, written := seen[key]; written {
-					continue // the file's own rule for this prefix wins
-				}
-				app := App
-				pr := &PathRule{Prefix: strings.TrimSuffix(prefix, "/"), Label: prefix, Range: rng, Preset: name}
-				pr.Access[Cloudflare] = &app
-				seen[key] = pr
-				r.Paths = append(r.Paths, pr)
-			}
-		}
+	if names, rng, ok := d.strOrList(c.Attributes, "preset", "a preset name, or a list of them"); ok {
+		d.presets(r, names, rng, seen)
 	}
+	d.masterRealmCheck(r)
 	if dr := r.Doors[Cloudflare]; dr != nil && len(dr.IdentityHeaders) > 0 && !r.UsesAccess(Cloudflare, Family) {
 		d.warnf(dr.Range, "Identity headers without family access",
 			"route %q sends identity headers on the cloudflare door, but only family access (a session or device token) has an identity to send; they are never set here.", r.Name)
@@ -643,6 +624,75 @@ func (d *decoder) pathRule(r *Route, b *hcl.Block, cfg *Config) *PathRule {
 		d.errorf(pr.Limit.Range, "max_clients in a path limit", "max_clients caps the whole gateway; set it in the top-level limit block.")
 	}
 	return pr
+}
+
+// presets expands a route's presets into path rules on the cloudflare
+// door. A prefix the file writes a rule for keeps the file's rule; a prefix
+// two presets name keeps the first preset's.
+func (d *decoder) presets(r *Route, names []string, rng hcl.Range, seen map[string]*PathRule) {
+	if r.Doors[Cloudflare] == nil {
+		d.errorf(rng, "Preset without a cloudflare block",
+			"preset %s refines the cloudflare door, but route %q has no cloudflare block; add one or remove the preset.",
+			strings.Join(names, ", "), r.Name)
+		return
+	}
+	for _, name := range names {
+		p, found := Presets[name]
+		switch {
+		case !found:
+			d.errorf(rng, "Unknown preset", "%q is not a preset; use one of %s.", name, presetList())
+			continue
+		case slices.Contains(r.Presets, name):
+			d.errorf(rng, "Duplicate preset", "preset %q is named twice in route %q.", name, r.Name)
+			continue
+		}
+		r.Presets = append(r.Presets, name)
+		for _, pp := range p.Paths {
+			prefix := strings.TrimSuffix(pp.Prefix, "/")
+			key := strings.ToLower(prefix)
+			if _, taken := seen[key]; taken {
+				continue
+			}
+			access := pp.Access
+			pr := &PathRule{Prefix: prefix, Label: pp.Prefix, Range: rng, Preset: name}
+			pr.Access[Cloudflare] = &access
+			seen[key] = pr
+			r.Paths = append(r.Paths, pr)
+		}
+	}
+}
+
+// masterRealmCheck warns when a Keycloak route opens its master realm on
+// the cloudflare door: the master realm is where Keycloak's own admins
+// sign in, and Keycloak's reverse-proxy guide
+// (keycloak/keycloak docs/guides/server/reverseproxy.adoc) exposes only what
+// the household's realm needs. A route counts as Keycloak when a path rule
+// of its names /realms.
+func (d *decoder) masterRealmCheck(r *Route) {
+	dr := r.Doors[Cloudflare]
+	if dr == nil {
+		return
+	}
+	const master = "/realms/master"
+	keycloak := false
+	var nearest *PathRule // the longest rule with cloudflare access above master
+	for _, p := range r.Paths {
+		if HasPathPrefix(p.Prefix, "/realms") {
+			keycloak = true
+		}
+		if p.Access[Cloudflare] != nil && HasPathPrefix(master, p.Prefix) && (nearest == nil || len(p.Prefix) > len(nearest.Prefix)) {
+			nearest = p
+		}
+	}
+	access, rng := dr.Access, dr.Range
+	if nearest != nil {
+		access, rng = *nearest.Access[Cloudflare], nearest.Range
+	}
+	if keycloak && access != Closed {
+		d.warnf(rng, "Keycloak master realm on the cloudflare door",
+			"route %q lets the cloudflare door reach %s/ as %s: Keycloak's master realm, where its admins sign in, belongs on the tailnet. Open only the household realm, like path \"/realms/home/\" { cloudflare = \"app\" }.",
+			r.Name, master, access)
+	}
 }
 
 // crossChecks are the rules that span routes and blocks.

@@ -1,19 +1,27 @@
 package routes
 
 import (
+	"bytes"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
 
-// Every preset path is a clean prefix that a path rule could name, and no
-// preset names one prefix twice.
+// Every preset path is a clean prefix that a path rule could name, with an
+// access a preset may set and at least one citation of the source that
+// needs it ("owner/repository path: why"); no preset names one prefix twice,
+// and every default preset opens something.
 func TestPresetPathsValid(t *testing.T) {
+	cite := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+ [^ :]+\.[a-z]+(?: \([^)]*\))?(: .+)?$`)
 	for name, p := range Presets {
 		if p.Name != name || len(p.Paths) == 0 {
 			t.Errorf("preset %q: name %q, %d paths", name, p.Name, len(p.Paths))
 		}
 		seen := map[string]bool{}
-		for _, path := range p.Paths {
+		opens := false
+		for _, pp := range p.Paths {
+			path := pp.Prefix
 			if !strings.HasPrefix(path, "/") || CleanPath(path) != path || path == "/" {
 				t.Errorf("preset %q: %q is not a clean prefix", name, path)
 			}
@@ -22,6 +30,43 @@ func TestPresetPathsValid(t *testing.T) {
 				t.Errorf("preset %q names %q twice", name, path)
 			}
 			seen[key] = true
+			switch pp.Access {
+			case App:
+				opens = true
+			case Closed, Family:
+			default:
+				t.Errorf("preset %q: %q is %v; a preset sets app, closed or family", name, path, pp.Access)
+			}
+			if len(pp.Why) == 0 {
+				t.Errorf("preset %q: %q cites nothing", name, path)
+			}
+			for _, w := range pp.Why {
+				if !cite.MatchString(w) {
+					t.Errorf("preset %q: %q: citation %q is not \"owner/repository path/file.ext: why\"", name, path, w)
+				}
+			}
+		}
+		if !opens {
+			t.Errorf("preset %q opens no path", name)
+		}
+	}
+}
+
+// docs/apps.md explains every preset path: a path a preset adds without a
+// word in the docs is a path nobody can check.
+func TestPresetPathsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/apps.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range Presets {
+		if !bytes.Contains(doc, []byte("`"+name+"`")) {
+			t.Errorf("docs/apps.md does not name preset `%s`", name)
+		}
+		for _, pp := range p.Paths {
+			if !bytes.Contains(doc, []byte("`"+pp.Prefix+"`")) {
+				t.Errorf("docs/apps.md does not mention `%s` of preset %q", pp.Prefix, name)
+			}
 		}
 	}
 }
@@ -49,30 +94,43 @@ route "immich" {
 }
 `
 
-// A preset expands to app path rules at parse time; a rule the file writes
-// for the same prefix replaces the preset's; the matrix marks them.
+// matchAccess is the access a request gets, Closed for the zero Match.
+func matchAccess(tab *Table, door Door, host, path string) Access {
+	m := tab.Match(door, host, CleanPath(path))
+	if m.Route == nil {
+		return Closed
+	}
+	return m.Access
+}
+
+// A preset expands to path rules at parse time — app and closed ones for
+// immich; a rule the file writes for the same prefix replaces the preset's;
+// the longest prefix wins between them; the matrix marks them.
 func TestPresetExpands(t *testing.T) {
 	cfg, _, diags := Parse([]byte(presetSrc), "t.hcl")
 	if diags.HasErrors() {
 		t.Fatal(formatAll(diags))
 	}
 	r := cfg.Routes[0]
-	if r.Preset != "immich" {
-		t.Errorf("route preset %q", r.Preset)
+	if strings.Join(r.Presets, ",") != "immich" {
+		t.Errorf("route presets %q", r.Presets)
 	}
 	byPrefix := map[string]*PathRule{}
 	for _, p := range r.Paths {
 		byPrefix[p.Prefix] = p
 	}
-	// immich has 6 paths; /share is written in the file.
-	if len(r.Paths) != 2+5 {
-		t.Errorf("%d path rules, want 7", len(r.Paths))
+	// The file writes /share (replacing the preset's) and /api/auth/login.
+	if want := len(Presets["immich"].Paths) + 1; len(r.Paths) != want {
+		t.Errorf("%d path rules, want %d", len(r.Paths), want)
 	}
 	if p := byPrefix["/share"]; p == nil || p.Preset != "" || *p.Access[Cloudflare] != Closed {
 		t.Errorf("/share: %+v, want the file's closed rule", p)
 	}
 	if p := byPrefix["/api"]; p == nil || p.Preset != "immich" || *p.Access[Cloudflare] != App || p.Access[Tailnet] != nil {
 		t.Errorf("/api: %+v, want the preset's cloudflare app rule", p)
+	}
+	if p := byPrefix["/api/auth/admin-sign-up"]; p == nil || p.Preset != "immich" || *p.Access[Cloudflare] != Closed {
+		t.Errorf("/api/auth/admin-sign-up: %+v, want the preset's closed rule", p)
 	}
 	tab := Compile(cfg)
 	for _, tc := range []struct {
@@ -84,36 +142,137 @@ func TestPresetExpands(t *testing.T) {
 		{Cloudflare, "/albums", Family},
 		{Cloudflare, "/api/assets", App},
 		{Cloudflare, "/API/server/ping", App},
-		{Cloudflare, "/api/auth/login", App},
+		{Cloudflare, "/api/auth/login", App}, // the file's rule sets a limit, not access
+		{Cloudflare, "/api/auth/admin-sign-up", Closed},
+		{Cloudflare, "/API/Auth/Admin-Sign-Up", Closed},
+		{Cloudflare, "/api/auth/admin-sign-up/", Closed},
+		{Cloudflare, "/api/auth/admin-sign-upx", App},
 		{Cloudflare, "/.well-known/immich", App},
 		{Cloudflare, "/s/holiday", App},
 		{Cloudflare, "/_app/immutable/x.js", App},
 		{Cloudflare, "/share/abc", Closed},
 		{Cloudflare, "/apix", Family},
 		{Tailnet, "/api/assets", Members},
+		{Tailnet, "/api/auth/admin-sign-up", Members},
 		{Tailnet, "/share/abc", Members},
 	} {
-		m := tab.Match(tc.door, map[Door]string{Cloudflare: "photos.example.com", Tailnet: "immich"}[tc.door], tc.path)
-		got := Closed
-		if m.Route != nil {
-			got = m.Access
-		}
-		if got != tc.want {
+		host := map[Door]string{Cloudflare: "photos.example.com", Tailnet: "immich"}[tc.door]
+		if got := matchAccess(tab, tc.door, host, tc.path); got != tc.want {
 			t.Errorf("%s %s: %s, want %s", tc.door, tc.path, got, tc.want)
 		}
 	}
+	matrix := checkMatrixRows(t, cfg,
+		"path /api/ (immich preset) (as route) app",
+		"path /.well-known/immich (immich preset) (as route) app",
+		"path /api/auth/admin-sign-up (immich preset) (as route) closed",
+		"path /share (as route) closed",
+	)
+	if strings.Contains(matrix, "/share/ (immich preset)") {
+		t.Errorf("matrix shows the replaced preset rule:\n%s", matrix)
+	}
+}
+
+// checkMatrixRows asserts that `gatehouse routes` prints each of rows (runs
+// of spaces folded to one) for cfg, and returns the matrix.
+func checkMatrixRows(t *testing.T, cfg *Config, rows ...string) string {
+	t.Helper()
 	var b strings.Builder
 	if err := WriteMatrix(&b, cfg); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"path /api/ (immich preset)", "path /.well-known/immich (immich preset)"} {
-		if !strings.Contains(b.String(), want) {
+	have := map[string]bool{}
+	for _, l := range strings.Split(b.String(), "\n") {
+		have[strings.Join(strings.Fields(l), " ")] = true
+	}
+	for _, want := range rows {
+		if !have[want] {
 			t.Errorf("matrix lacks %q:\n%s", want, b.String())
 		}
 	}
-	if strings.Contains(b.String(), "/share/ (immich preset)") {
-		t.Errorf("matrix shows the replaced preset rule:\n%s", b.String())
+	return b.String()
+}
+
+// Opt-in presets come beside a default one in a list. Family entries keep
+// a browser page behind sign-in below an app prefix, closed entries close
+// even when the whole route is app, and a file rule can reopen a closed one.
+func TestPresetListsAndAccess(t *testing.T) {
+	src := `domain = "example.com"
+route "audiobookshelf" {
+  backend = "http://127.0.0.1:13378"
+  preset  = ["audiobookshelf", "audiobookshelf-share"]
+  cloudflare {
+    host   = "audiobooks"
+    access = "family"
+  }
+}
+route "nextcloud" {
+  backend = "http://127.0.0.1:8080"
+  preset  = ["nextcloud"]
+  cloudflare {
+    host   = "files"
+    access = "family"
+  }
+}
+route "jellyfin" {
+  backend = "http://127.0.0.1:8096"
+  preset  = "jellyfin"
+  cloudflare {
+    host   = "watch"
+    access = "app"
+  }
+  path "/System/Logs" {
+    cloudflare = "family"
+  }
+}
+`
+	cfg, _, diags := Parse([]byte(src), "t.hcl")
+	if diags.HasErrors() {
+		t.Fatal(formatAll(diags))
 	}
+	if got := strings.Join(cfg.Routes[0].Presets, ","); got != "audiobookshelf,audiobookshelf-share" {
+		t.Errorf("presets %q", got)
+	}
+	tab := Compile(cfg)
+	for _, tc := range []struct {
+		host, path string
+		want       Access
+	}{
+		{"audiobooks.example.com", "/auth/refresh", App},
+		{"audiobooks.example.com", "/audiobookshelf/auth/refresh", App},
+		{"audiobooks.example.com", "/audiobookshelf/share/abc", App},
+		{"audiobooks.example.com", "/audiobookshelf/public/share/abc/track/1", App},
+		{"audiobooks.example.com", "/feed/abc", Family}, // audiobookshelf-feed is not chosen
+		{"audiobooks.example.com", "/init", Closed},
+		{"audiobooks.example.com", "/audiobookshelf/init", Closed},
+		{"audiobooks.example.com", "/audiobookshelf/", Family},
+
+		{"files.example.com", "/index.php/login/v2", App},
+		{"files.example.com", "/index.php/login/v2/poll", App},
+		{"files.example.com", "/login/v2/poll", App},
+		{"files.example.com", "/index.php/login/v2/flow/abc", Family},
+		{"files.example.com", "/login/v2/grant", Family},
+		{"files.example.com", "/index.php/204", App},
+
+		{"watch.example.com", "/", App},
+		{"watch.example.com", "/web/index.html", App},
+		{"watch.example.com", "/System/Restart", Closed},
+		{"watch.example.com", "/system/restart", Closed},
+		{"watch.example.com", "/Startup/User", Closed},
+		{"watch.example.com", "/System/Info/Public", App},
+		{"watch.example.com", "/System/Logs/Log", Family}, // the file's rule replaced the preset's
+		{"watch.example.com", "/System/Ping", App},        // unlisted: the route's access
+	} {
+		if got := matchAccess(tab, Cloudflare, tc.host, tc.path); got != tc.want {
+			t.Errorf("%s%s: %s, want %s", tc.host, tc.path, got, tc.want)
+		}
+	}
+	checkMatrixRows(t, cfg,
+		"path /audiobookshelf/share/ (audiobookshelf-share preset) app",
+		"path /init (audiobookshelf preset) closed",
+		"path /index.php/login/v2/flow (nextcloud preset) family",
+		"path /System/Restart (jellyfin preset) closed",
+		"path /System/Logs family",
+	)
 }
 
 func init() {
@@ -131,7 +290,7 @@ route "a" {
 }
 `,
 			want: []wantDiag{wantErr("t.hcl:4:13", "Unknown preset", `"imich" is not a preset`,
-				"audiobookshelf, immich, jellyfin, navidrome, nextcloud")},
+				"audiobookshelf, audiobookshelf-feed, audiobookshelf-share, immich, jellyfin, navidrome, nextcloud")},
 		},
 		validationCase{
 			name: "preset without a cloudflare block",
@@ -146,6 +305,107 @@ route "a" {
 }
 `,
 			want: []wantDiag{wantErr("t.hcl:5:13", "Preset without a cloudflare block", `route "a" has no cloudflare block`)},
+		},
+		validationCase{
+			name: "unknown preset in a list",
+			src: `domain = "example.com"
+route "a" {
+  backend = "http://127.0.0.1:13378"
+  preset  = ["audiobookshelf", "audiobookshelf-shares"]
+  cloudflare {
+    host   = "a"
+    access = "family"
+  }
+}
+`,
+			want: []wantDiag{wantErr("t.hcl:4:13", "Unknown preset", `"audiobookshelf-shares" is not a preset`, "audiobookshelf-feed, audiobookshelf-share")},
+		},
+		validationCase{
+			name: "preset named twice",
+			src: `domain = "example.com"
+route "a" {
+  backend = "http://127.0.0.1:13378"
+  preset  = ["audiobookshelf", "audiobookshelf"]
+  cloudflare {
+    host   = "a"
+    access = "family"
+  }
+}
+`,
+			want: []wantDiag{wantErr("t.hcl:4:13", "Duplicate preset", `preset "audiobookshelf" is named twice in route "a"`)},
+		},
+		validationCase{
+			name: "preset of the wrong type",
+			src: `domain = "example.com"
+route "a" {
+  backend = "http://127.0.0.1:13378"
+  preset  = { name = "audiobookshelf" }
+  cloudflare {
+    host   = "a"
+    access = "family"
+  }
+}
+`,
+			want: []wantDiag{wantErr("t.hcl:4:13", "Wrong type for preset", "preset must be a preset name, or a list of them")},
+		},
+		validationCase{
+			name: "keycloak master realm through a realms prefix",
+			src: `domain = "example.com"
+route "keycloak" {
+  backend = "http://127.0.0.1:8180"
+  cloudflare {
+    host   = "auth"
+    access = "closed"
+  }
+  path "/realms/" {
+    cloudflare = "app"
+  }
+}
+`,
+			want: []wantDiag{wantWarn("t.hcl:8:3", "Keycloak master realm on the cloudflare door",
+				`route "keycloak" lets the cloudflare door reach /realms/master/ as app`, `path "/realms/home/"`)},
+		},
+		validationCase{
+			name: "keycloak master realm on an app route",
+			src: `domain = "example.com"
+route "keycloak" {
+  backend = "http://127.0.0.1:8180"
+  cloudflare {
+    host   = "auth"
+    access = "app"
+  }
+  path "/realms/home/" {
+    cloudflare = "app"
+  }
+  path "/admin/" {
+    cloudflare = "closed"
+  }
+}
+`,
+			want: []wantDiag{wantWarn("t.hcl:4:3", "Keycloak master realm on the cloudflare door", "/realms/master/ as app")},
+		},
+		validationCase{
+			name: "keycloak household realm only",
+			src: `domain = "example.com"
+route "keycloak" {
+  backend = "http://127.0.0.1:8180"
+  cloudflare {
+    host   = "auth"
+    access = "app"
+  }
+  path "/realms/" {
+    cloudflare = "closed"
+  }
+  path "/realms/home/" {
+    cloudflare = "app"
+  }
+}
+`,
+			check: func(t *testing.T, cfg *Config) {
+				if len(cfg.Warnings) != 0 {
+					t.Errorf("warnings: %s", formatAll(cfg.Warnings))
+				}
+			},
 		},
 		validationCase{
 			name: "unknown cloudflare identity header",

@@ -52,6 +52,7 @@ var shippedMatrix = []shippedRoute{
 			{path: "/share/abc", want: App},
 			{path: "/albums", want: Family},
 			{path: "/x/../api/assets", want: App},
+			{path: "/api/auth/admin-sign-up", want: Closed},
 		}},
 	{name: "nextcloud", backend: "127.0.0.1:8080", tailnet: Members, cfHost: "files.example.com", cfRoot: Family,
 		cfPaths: []probe{
@@ -62,6 +63,8 @@ var shippedMatrix = []shippedRoute{
 			{path: "/index.php/login/v2/poll", want: App},
 			{path: "/status.php", want: App},
 			{path: "/index.php/apps/files/", want: Family},
+			{path: "/index.php/login/v2/flow/abc", want: Family},
+			{path: "/index.php/204", want: App},
 		}},
 	{name: "vaultwarden", backend: "127.0.0.1:8000", tailnet: Members, cfHost: "passwords.example.com", cfRoot: App,
 		cfPaths: []probe{
@@ -91,6 +94,12 @@ var shippedMatrix = []shippedRoute{
 			{path: "/System/Info/Public", want: App},
 			{path: "/web/", want: Family},
 			{path: "/", want: Family},
+			{path: "/System/Restart", want: Closed},
+			{path: "/system/restart/", want: Closed},
+			{path: "/System/Info", want: App},
+			{path: "/System/Ping", want: Family},
+			{path: "/Startup/Configuration", want: Closed},
+			{path: "/UserImage", want: App},
 		}},
 	{name: "jellyseerr", backend: "127.0.0.1:5055", tailnet: Admin, cfHost: "request.example.com", cfRoot: Family,
 		cfPaths: []probe{{path: "/api/v1/request", want: Family}}},
@@ -99,6 +108,9 @@ var shippedMatrix = []shippedRoute{
 			{path: "/api/libraries", want: App},
 			{path: "/login", want: App},
 			{path: "/audiobookshelf/", want: Family},
+			{path: "/auth/refresh", want: App},
+			{path: "/audiobookshelf/share/abc", want: Family},
+			{path: "/init", want: Closed},
 		}},
 	{name: "navidrome", backend: "127.0.0.1:4533", tailnet: Members, cfHost: "music.example.com", cfRoot: Family,
 		cfPaths: []probe{
@@ -124,6 +136,9 @@ var shippedMatrix = []shippedRoute{
 			{path: "/metrics", want: Closed},
 			{path: "/health", want: Closed},
 			{path: "/realmsx", want: Closed},
+			{path: "/realms/master/protocol/openid-connect/auth", want: Closed},
+			{path: "/realms/Master/account/", want: Closed},
+			{path: "/realms/homex/", want: Closed},
 		}},
 }
 
@@ -264,23 +279,16 @@ func TestWriteMatrix(t *testing.T) {
 		t.Errorf("%d route rows, want %d:\n%s", len(rows), len(shippedMatrix), out)
 	}
 	// Path rules follow their route on indented rows.
-	for _, want := range []string{
+	checkMatrixRows(t, cfg,
 		"path /api/ (immich preset) (as route) app",
 		"path /rest/ (navidrome preset) (as route) app",
 		"path /admin (as route) closed",
-		"path /realms/ (as route) app",
+		"path /realms/home/ (as route) app",
+		"path /System/Restart (jellyfin preset) (as route) closed",
+		"path /api/auth/admin-sign-up (immich preset) (as route) closed",
+		"path /index.php/login/v2/flow (nextcloud preset) (as route) family",
 		"path /robots.txt (as route) app",
-	} {
-		found := false
-		for _, l := range lines {
-			if strings.Join(strings.Fields(l), " ") == want {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("no row %q in\n%s", want, out)
-		}
-	}
+	)
 	// The vaultwarden /admin row comes right after the vaultwarden row.
 	for i, l := range lines {
 		if strings.HasPrefix(l, "vaultwarden ") && !strings.Contains(lines[i+1], "path /admin") {
@@ -295,13 +303,19 @@ func TestSummary(t *testing.T) {
 	for _, r := range cfg.Routes {
 		paths += len(r.Paths)
 	}
-	// 11 written in the file, 55 from presets (immich 6, nextcloud 11,
-	// jellyfin 29, audiobookshelf 8, navidrome 1).
-	if paths != 66 {
-		t.Errorf("%d path rules in %s, want 66", paths, shippedFile)
+	// 6 written in the file (immich's login limit, vaultwarden's two,
+	// keycloak's three), the rest from the presets the file names.
+	wantPaths := 6
+	for _, r := range cfg.Routes {
+		for _, name := range r.Presets {
+			wantPaths += len(Presets[name].Paths)
+		}
+	}
+	if paths != wantPaths || wantPaths != 99 {
+		t.Errorf("%d path rules in %s, want %d (99)", paths, shippedFile, wantPaths)
 	}
 	got := Summary(cfg)
-	want := fmt.Sprintf("../routes.hcl: ok — 15 routes (15 on the tailnet, 8 through Cloudflare), 66 path rules, %d warnings", len(cfg.Warnings))
+	want := fmt.Sprintf("../routes.hcl: ok — 15 routes (15 on the tailnet, 8 through Cloudflare), 99 path rules, %d warnings", len(cfg.Warnings))
 	if got != want {
 		t.Errorf("Summary = %q\nwant      %q", got, want)
 	}

@@ -86,7 +86,7 @@
       host = "watch";
       access = "family";
     };
-    preset = "jellyfin"; # TV and phone apps: everything but the web client
+    preset = "jellyfin"; # TV apps, Swiftfin, Kodi; admin API closed (docs/apps.md)
   };
   route.jellyseerr = {
     backend = "http://127.0.0.1:5055";
@@ -103,7 +103,7 @@
       host = "audiobooks";
       access = "family";
     };
-    preset = "audiobookshelf"; # the phone app
+    preset = "audiobookshelf"; # the phone app; shares and feeds are opt-in presets
   };
   route.navidrome = {
     backend = "http://127.0.0.1:4533";
@@ -154,7 +154,7 @@
       host = "auth";
       access = "closed";
     };
-    path."/realms/".cloudflare = "app";
+    path."/realms/home/".cloudflare = "app"; # the household realm, not master (docs/apps.md)
     path."/resources/".cloudflare = "app";
     path."/robots.txt".cloudflare = "app";
   };
