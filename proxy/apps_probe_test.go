@@ -38,6 +38,7 @@ const (
 	audiobooks = "audiobooks.example.com"
 	music      = "music.example.com"
 	authHost   = "auth.example.com"
+	passwords  = "passwords.example.com"
 )
 
 // Short names of the cited sources (routes/presets.go has the full paths).
@@ -240,6 +241,20 @@ var shippedAppProbes = []appProbe{
 	cf("GET", authHost, "/admin/realms/home/users", hidden, "", kcGuide+": the admin REST API"),
 	cf("GET", authHost, "/metrics", hidden, "", kcGuide),
 	cf("GET", authHost, "/health", hidden, "", kcGuide),
+	cf("GET", authHost, "/realms/home/..;/master/account/", ambiguous, "", "the master realm, by a servlet dot segment"),
+
+	// --- Vaultwarden: the Bitwarden clients, never the admin panel ---------
+	cf("POST", passwords, "/identity/connect/token", reach, "vaultwarden", "Bitwarden clients' login (routes.hcl: path rule with a ban)"),
+	cf("GET", passwords, "/api/sync", reach, "vaultwarden", "Bitwarden clients' vault sync"),
+	cf("GET", passwords, "/admin", hidden, "", "routes.hcl: /admin closed on the Cloudflare door"),
+	cf("GET", passwords, "/admin/users/overview", hidden, "", "the admin panel"),
+	cf("GET", passwords, "/;/admin", ambiguous, "", "an empty segment to servlet-style routers: /admin"),
+	cf("GET", passwords, "/;x/admin", ambiguous, "", "the same with a parameter"),
+	cf("POST", passwords, "/api/..;/admin/invite", ambiguous, "", "a servlet dot segment into /admin"),
+
+	// --- Nextcloud: a name the backend would read as another resource --------
+	cf("DELETE", files, "/remote.php/dav/files/alice/Docs/Sub/..;tmp", ambiguous, "", "a legal Nextcloud name that a rewrite turned into the parent folder"),
+	cf("MOVE", files, "/remote.php/dav/files/alice/.;x", ambiguous, "", "a dot segment with parameters"),
 }
 
 // variantAppProbes are the answers of the shipped table after the recipes
@@ -381,6 +396,10 @@ func runAppProbes(t *testing.T, s *shipped, probes []appProbe) {
 			if resp.StatusCode != http.StatusServiceUnavailable || !bytes.Contains(body, []byte("Sign-in unavailable")) ||
 				!bytes.Contains(body, []byte("<b>"+p.route+"</b>")) {
 				t.Errorf("probe %s (%s): status %d, want 503 sign-in unavailable naming %s (no oidc block): %.200q", name, p.src, resp.StatusCode, p.route, body)
+			}
+		case ambiguous:
+			if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("Ambiguous path")) {
+				t.Errorf("probe %s (%s): status %d, want 400 ambiguous path: %.200q", name, p.src, resp.StatusCode, body)
 			}
 		case hidden:
 			if p.door == routes.Tailnet && resp.StatusCode != http.StatusNotFound {

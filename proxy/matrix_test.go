@@ -89,6 +89,7 @@ const (
 	reach  want = iota // the route's backend answers
 	signIn             // family: 503 sign-in unavailable (no oidc block)
 	hidden             // the unknown-host 404
+	ambiguous          // 400: a path servers read differently, on every host
 )
 
 // TestShippedMatrixCloudflare walks the shipped accessibility matrix
