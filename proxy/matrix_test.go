@@ -86,10 +86,10 @@ func notFoundRef(t *testing.T, d *door) []byte {
 type want int
 
 const (
-	reach  want = iota // the route's backend answers
-	signIn             // family: 503 sign-in unavailable (no oidc block)
-	hidden             // the unknown-host 404
-	ambiguous          // 400: a path servers read differently, on every host
+	reach     want = iota // the route's backend answers
+	signIn                // family: 503 sign-in unavailable (no oidc block)
+	hidden                // the unknown-host 404
+	ambiguous             // 400: a path servers read differently, on every host
 )
 
 // TestShippedMatrixCloudflare walks the shipped accessibility matrix
