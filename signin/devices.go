@@ -129,7 +129,10 @@ func (s *SignIn) csrfOK(sess *session, host, got string) bool {
 // carry a form token bound to the session.
 func (s *SignIn) devicesPage(w http.ResponseWriter, r *http.Request, host string) {
 	noStore(w)
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	// Nothing leaves for another site (the QR code is a data: image), and
+	// same-origin keeps the Origin on the page's own form POSTs: under
+	// no-referrer Chromium sends "Origin: null".
+	w.Header().Set("Referrer-Policy", "same-origin")
 	if !s.Ready() {
 		unavailable(w, r)
 		return

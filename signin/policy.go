@@ -347,11 +347,16 @@ func isOwnCookie(name string, n cookieNames) bool {
 		name == "__Secure-gatehouse" || strings.HasPrefix(name, "__Secure-gatehouse-")
 }
 
-// sameOrigin reports whether a state-changing request (logout) comes from
-// a page of the same host, by fetch metadata or Origin.
+// sameOrigin reports whether a state-changing request (logout, the
+// devices page) comes from a page of the same host. Fetch metadata, which
+// the browser sets and no page can forge, decides when it is there:
+// "same-origin", or "none" (the user's own action: a bookmark, a typed
+// address). Only without it is the Origin header weighed; a browser sends
+// "Origin: null" for a page whose referrer policy withholds the origin,
+// so Origin alone cannot be the rule for current browsers.
 func sameOrigin(r *http.Request, host string) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-		return false
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin" || site == "none"
 	}
 	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, "https://"+host) {
 		return false
