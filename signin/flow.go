@@ -216,17 +216,12 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request, host string) {
 // sessionFrom verifies the tokens of a code exchange and makes a new
 // session of them.
 func (s *SignIn) sessionFrom(ctx context.Context, v *verifiers, raw string, tok *oauth2.Token, nonce string) (*session, error) {
-	idt, err := v.id.Verify(ctx, raw)
+	idt, err := verifyIDToken(ctx, v, raw, tok.AccessToken)
 	if err != nil {
 		return nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
 		return nil, errNonce
-	}
-	if idt.AccessTokenHash != "" {
-		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			return nil, err
-		}
 	}
 	id, err := s.tokenIdentity(ctx, v, idt, tok.AccessToken)
 	if err != nil {

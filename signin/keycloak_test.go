@@ -178,6 +178,13 @@ type keycloak struct {
 	ended     map[string]bool // sids ended at the provider
 	seq       int
 
+	// keepRefresh leaves a used refresh token valid, as Keycloak does by
+	// default ("Revoke Refresh Token" off); false rotates them.
+	keepRefresh bool
+	// tamper, if set, rewrites the token endpoint's JSON answer to a
+	// grant (a provider gone wrong, or tokens mixed up on the way).
+	tamper func(grantType string, body map[string]any)
+
 	// What the provider saw, for assertions.
 	authorizeCalls int
 	refreshCalls   int
@@ -253,9 +260,35 @@ func (kc *keycloak) observe(h http.Handler) http.Handler {
 		case "/protocol/openid-connect/logout":
 			kc.endSessions = append(kc.endSessions, r.Form)
 		}
+		tamper := kc.tamper
 		kc.mu.Unlock()
-		h.ServeHTTP(w, r)
+		if tamper == nil || r.URL.Path != "/protocol/openid-connect/token" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		var body map[string]any
+		if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &body) == nil {
+			tamper(r.PostForm.Get("grant_type"), body)
+			b, _ := json.Marshal(body)
+			rec.Body.Reset()
+			rec.Body.Write(b)
+			rec.Header().Del("Content-Length")
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
 	})
+}
+
+// setTamper installs (or, with nil, removes) a rewrite of token answers.
+func (kc *keycloak) setTamper(f func(grantType string, body map[string]any)) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	kc.tamper = f
 }
 
 func (kc *keycloak) start() {
@@ -371,8 +404,14 @@ func (kc *keycloak) logoutToken(sub, sid string, mutate func(map[string]any)) st
 
 func signJWT(t *testing.T, key *kcKey, claims map[string]any) string {
 	t.Helper()
+	return signTyped(t, key, "logout+jwt", claims)
+}
+
+// signTyped signs claims as a JWT with the given typ header.
+func signTyped(t *testing.T, key *kcKey, typ string, claims map[string]any) string {
+	t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key.key},
-		(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", key.id))
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", key.id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +539,9 @@ func (kc *keycloak) CreateAccessAndRefreshTokens(_ context.Context, req op.Token
 		rt.clientID, rt.sid, rt.authTime = r.clientID, r.sid, r.authTime
 	case *kcRefresh:
 		rt.clientID, rt.sid, rt.authTime = r.clientID, r.sid, r.authTime
-		delete(kc.refreshes, current) // rotation, like Keycloak's "Revoke Refresh Token"
+		if !kc.keepRefresh {
+			delete(kc.refreshes, current) // rotation, like Keycloak's "Revoke Refresh Token"
+		}
 	default:
 		return "", "", time.Time{}, errors.New("unsupported request")
 	}

@@ -359,10 +359,12 @@ func (s *SignIn) session(w http.ResponseWriter, r *http.Request) *session {
 			if errors.As(err, &trouble) {
 				s.outcome("provider_error")
 			} else {
-				// The provider ended it (user disabled, session gone):
-				// sign in again.
+				// The provider ended it (user disabled, session gone),
+				// or its answer did not verify: the session is over for
+				// every copy of its cookie, not just this browser's.
 				s.log.Info("session ended at the provider", "sub", sess.Sub, "err", err)
 				s.outcome("renewal_refused")
+				s.rev.revoke(revokeSession+sess.ID, now)
 				s.cw.clearSession(w, r)
 			}
 			return nil
@@ -523,12 +525,12 @@ func (s *SignIn) doRefresh(ctx context.Context, sess *session) (*session, error)
 		// No new ID token: the identity stays as signed in.
 		return &ns, nil
 	}
-	idt, err := v.id.Verify(octx, raw)
+	idt, err := verifyIDToken(octx, v, raw, tok.AccessToken)
 	if err != nil {
 		return nil, fmt.Errorf("refreshed ID token: %w", err)
 	}
 	if idt.Subject != sess.Sub {
-		return nil, errors.New("refreshed ID token names another user")
+		return nil, errOtherSubject
 	}
 	id, err := s.tokenIdentity(octx, v, idt, tok.AccessToken)
 	if err != nil {
@@ -540,6 +542,26 @@ func (s *SignIn) doRefresh(ctx context.Context, sess *session) (*session, error)
 	}
 	ns.IDToken = raw
 	return &ns, nil
+}
+
+var errOtherSubject = errors.New("refreshed ID token names another user")
+
+// verifyIDToken checks an ID token as a sign-in and a renewal both must:
+// signed by the provider's current keys, its issuer, this client as
+// audience, unexpired, and — when it carries at_hash — bound to the access
+// token it came with, so an access token of another grant cannot be
+// slipped in beside it.
+func verifyIDToken(ctx context.Context, v *verifiers, raw, accessToken string) (*oidc.IDToken, error) {
+	idt, err := v.id.Verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if idt.AccessTokenHash != "" {
+		if err := idt.VerifyAccessToken(accessToken); err != nil {
+			return nil, err
+		}
+	}
+	return idt, nil
 }
 
 // tokenIdentity reads who a verified ID token (and, where groups come from
