@@ -196,10 +196,10 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			signIn.Begin(lw, r)
 			return
 		}
-		writePage(lw, http.StatusServiceUnavailable, signInUnavailablePage(m.Route.Name))
+		writeSignInUnavailable(lw, r, m.Route.Name)
 		return
 	case auth.SignInUnavailable:
-		writePage(lw, http.StatusServiceUnavailable, signInUnavailablePage(m.Route.Name))
+		writeSignInUnavailable(lw, r, m.Route.Name)
 		return
 	}
 

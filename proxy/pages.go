@@ -54,6 +54,29 @@ func signInUnavailablePage(route string) []byte {
 		"<b>"+html.EscapeString(route)+"</b> needs you to sign in, and sign-in is not available right now. Try again later, or ask the person who runs this server.")
 }
 
+// signInUnavailableJSON is the same answer for an API client, as family
+// sign-in gives its own 401 and 503 (signin/pages.go).
+var signInUnavailableJSON = []byte(`{"error":"sign_in_unavailable","message":"Sign-in is not available right now; try again later."}` + "\n")
+
+// writeSignInUnavailable answers a family request while sign-in cannot
+// work (no oidc block, or the provider unreachable): a page for a browser
+// navigation, JSON for fetch, XHR and apps, which cannot read a page.
+// Both say when to try again.
+func writeSignInUnavailable(w http.ResponseWriter, r *http.Request, route string) {
+	w.Header()["Retry-After"] = []string{"30"}
+	if !auth.BrowserNavigation(r) {
+		h := w.Header()
+		h["Content-Type"] = []string{"application/json"}
+		h["Content-Length"] = []string{strconv.Itoa(len(signInUnavailableJSON))}
+		h["Cache-Control"] = []string{"no-store"}
+		h["X-Content-Type-Options"] = []string{"nosniff"}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write(signInUnavailableJSON)
+		return
+	}
+	writePage(w, http.StatusServiceUnavailable, signInUnavailablePage(route))
+}
+
 func forbiddenPage(route string, id auth.Identity, tc *routes.TailnetConfig) []byte {
 	who := "an unknown identity"
 	if p := id.Tailnet; p != nil {

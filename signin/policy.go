@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/auth"
 	"gatehouse/routes"
 )
 
@@ -114,30 +115,12 @@ func cleanChars(s string) bool {
 }
 
 // IsNavigation reports whether a request is a browser's top-level
-// navigation, which may be sent to sign in. Anything else (fetch/XHR,
-// Accept: application/json, a non-GET, an image) gets 401 JSON instead of a
+// navigation that may be sent to sign in: a GET or HEAD page load
+// (auth.BrowserNavigation). Anything else (fetch/XHR, Accept:
+// application/json, a non-GET, an image) gets 401 JSON instead of a
 // redirect it could not follow.
 func IsNavigation(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	h := r.Header
-	if h.Get("X-Requested-With") != "" {
-		return false
-	}
-	if mode := h.Get("Sec-Fetch-Mode"); mode != "" {
-		// Fetch metadata, sent by every current browser, says exactly.
-		dest := h.Get("Sec-Fetch-Dest")
-		return mode == "navigate" && (dest == "" || dest == "document")
-	}
-	// Older clients: a browser asks for HTML when it navigates.
-	for _, part := range strings.Split(h.Get("Accept"), ",") {
-		mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(mt), "text/html") {
-			return true
-		}
-	}
-	return false
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && auth.BrowserNavigation(r)
 }
 
 // identity is who a verified token says the user is.
