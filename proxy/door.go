@@ -176,10 +176,11 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			id.Family, policy.SignInReady = u, true
 		} else {
-			policy.SignInReady = signIn.Ready()
-			if policy.SignInReady {
-				id.Family = signIn.Session(lw, r)
-			}
+			// A session is judged even while the provider is away: one it
+			// confirmed recently enough rides out the outage (the oidc
+			// block's outage_grace); without one, sign-in is unavailable.
+			id.Family = signIn.Session(lw, r)
+			policy.SignInReady = id.Family != nil || signIn.Ready()
 		}
 	}
 

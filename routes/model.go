@@ -151,6 +151,10 @@ type OIDCConfig struct {
 	// provider (refresh token grant): the bound within which a user
 	// disabled at the provider loses access.
 	RefreshInterval time.Duration
+	// OutageGrace is how long after its last renewal a session keeps
+	// working while the provider is unreachable; 0: family routes answer
+	// 503 to every session during an outage.
+	OutageGrace time.Duration
 	// CookieKeyFile holds the cookie keys (absolute); created if absent.
 	CookieKeyFile string
 	// DeviceTokenFile holds the device tokens (hashed), beside the cookie

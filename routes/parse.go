@@ -256,6 +256,7 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 		GroupsFromIDToken: []string{"groups"},
 		SessionLifetime:   30 * 24 * time.Hour,
 		RefreshInterval:   5 * time.Minute,
+		OutageGrace:       time.Hour,
 		CookieKeyFile:     "oidc/cookie.keys",
 	}
 	if c == nil {
@@ -332,6 +333,19 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 		if o.RefreshInterval < 10*time.Second || o.RefreshInterval >= o.SessionLifetime {
 			d.errorf(a.Expr.Range(), "Invalid refresh_interval",
 				"refresh_interval must be at least 10s and shorter than session_lifetime (%s); it bounds how long a user disabled at the provider keeps access.", o.SessionLifetime)
+		}
+	}
+	if s, rng, ok := d.str(c.Attributes, "outage_grace"); ok {
+		v, err := time.ParseDuration(s)
+		switch {
+		case err != nil || v < 0:
+			d.errorf(rng, "Invalid outage_grace",
+				`outage_grace must be a duration like "1h", or "0" so that every family request answers 503 while the provider is unreachable; not %q.`, s)
+		case v > o.SessionLifetime:
+			d.errorf(rng, "Invalid outage_grace",
+				"outage_grace must not be longer than session_lifetime (%s); it bounds how long a session works unchecked while the provider is unreachable.", o.SessionLifetime)
+		default:
+			o.OutageGrace = v
 		}
 	}
 	if s, rng, ok := d.str(c.Attributes, "cookie_key_file"); ok {

@@ -268,8 +268,8 @@ func TestDeviceTokenWhileProviderDown(t *testing.T) {
 			t.Fatal("still ready with the provider gone")
 		}
 	}
-	if resp, _ := b.get("https://photos.example.com/"); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("browser, provider down: %d", resp.StatusCode)
+	if resp, _ := h.browser().get("https://photos.example.com/"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a new browser, provider down: %d", resp.StatusCode)
 	}
 	app := h.app()
 	resp, body := appGet(t, app, "https://files.example.com/docs", "X-Gatehouse-Token", tok)

@@ -26,8 +26,10 @@
 //     every request and kept across reloads; overflow raises a floor that
 //     signs people out rather than letting anyone back in.
 //   - Availability. Discovery and health probes run in the background with
-//     backoff; Ready is false while the provider is unreachable, and the
-//     door then answers family routes with 503.
+//     backoff; Ready is false while the provider is unreachable. New
+//     sign-ins then answer 503, while a session the provider confirmed less
+//     than outage_grace ago keeps working without renewal attempts
+//     (docs/signin.md has the trade-off).
 //   - Device tokens (devices.go). /.gatehouse/devices lets a signed-in
 //     member make, list and revoke long-lived tokens for phone and TV apps
 //     (same-origin POSTs with a session-bound form token). Device checks a

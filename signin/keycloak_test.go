@@ -181,6 +181,9 @@ type keycloak struct {
 	// keepRefresh leaves a used refresh token valid, as Keycloak does by
 	// default ("Revoke Refresh Token" off); false rotates them.
 	keepRefresh bool
+	// tokensDown makes the token endpoint answer 503 while discovery
+	// still works: a Keycloak halfway through a restart.
+	tokensDown bool
 	// tamper, if set, rewrites the token endpoint's JSON answer to a
 	// grant (a provider gone wrong, or tokens mixed up on the way).
 	tamper func(grantType string, body map[string]any)
@@ -260,8 +263,12 @@ func (kc *keycloak) observe(h http.Handler) http.Handler {
 		case "/protocol/openid-connect/logout":
 			kc.endSessions = append(kc.endSessions, r.Form)
 		}
-		tamper := kc.tamper
+		tamper, down := kc.tamper, kc.tokensDown
 		kc.mu.Unlock()
+		if down && r.URL.Path == "/protocol/openid-connect/token" {
+			http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		if tamper == nil || r.URL.Path != "/protocol/openid-connect/token" {
 			h.ServeHTTP(w, r)
 			return

@@ -289,6 +289,17 @@ func judge(s *session, now time.Time, refreshEvery time.Duration, revoked bool) 
 	return sessionValid
 }
 
+// withinGrace reports whether a session may keep working while the
+// provider cannot be asked about it: its last confirmation is less than
+// grace ago. Neither a disabled user nor a provider-side logout can reach
+// gatehouse meanwhile, so grace bounds how long either goes unnoticed
+// (grace 0: never). A last check in the future (the clock went back) is
+// not trusted.
+func withinGrace(s *session, now time.Time, grace time.Duration) bool {
+	checked := time.Unix(0, s.Checked)
+	return grace > 0 && now.Before(checked.Add(grace)) && !checked.After(now.Add(5*time.Minute))
+}
+
 // cookieNames are the names of gatehouse's own cookies.
 type cookieNames struct {
 	session string // chunks are session, session-1, session-2, …

@@ -226,6 +226,25 @@ func TestJudge(t *testing.T) {
 	}
 }
 
+func TestWithinGrace(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	checked := func(ago time.Duration) *session { return &session{Checked: now.Add(-ago).UnixNano()} }
+	for _, c := range []struct {
+		ago, grace time.Duration
+		want       bool
+	}{
+		{59 * time.Minute, time.Hour, true},
+		{time.Hour, time.Hour, false},
+		{time.Minute, 0, false}, // grace 0: never
+		{-time.Minute, time.Hour, true},
+		{-time.Hour, time.Hour, false}, // checked far in the future: the clock went back
+	} {
+		if got := withinGrace(checked(c.ago), now, c.grace); got != c.want {
+			t.Errorf("checked %v ago, grace %v: %v", c.ago, c.grace, got)
+		}
+	}
+}
+
 func TestRevocationsBounded(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	rv := newRevocations(time.Hour, 4)

@@ -100,8 +100,8 @@ func (s *SignIn) watch(ctx context.Context) {
 			wait = s.opt.ProbeEvery
 		} else {
 			if s.healthy.Swap(false) || !s.everDown.Swap(true) {
-				s.log.Warn("sign-in provider unreachable; family routes answer 503 until it is back",
-					"issuer", s.cfg.Issuer, "err", err, "retry_in", delay)
+				s.log.Warn("sign-in provider unreachable; new sign-ins answer 503 until it is back, sessions renewed within outage_grace keep working",
+					"issuer", s.cfg.Issuer, "err", err, "retry_in", delay, "outage_grace", s.cfg.OutageGrace)
 			}
 			// Full jitter keeps many gateways from retrying in step.
 			wait = delay/2 + rand.N(delay/2+1)

@@ -421,8 +421,10 @@ func TestEmailWithTwoAtsRefused(t *testing.T) {
 // The provider down: family routes answer 503 "sign-in unavailable" while
 // app routes and app paths work; sign-in starts working by itself when the
 // provider comes up, stops when it goes down, and sessions survive it.
+// With outage_grace = "0" a session too waits for the provider (the
+// grace itself: outage_test.go).
 func TestProviderDownThenUp(t *testing.T) {
-	h := newHarness(t, harnessOpts{startOP: false})
+	h := newHarness(t, harnessOpts{startOP: false, oidcExtra: `outage_grace = "0"`})
 	b := h.browser()
 	if h.si.Ready() {
 		t.Fatal("ready without a provider")

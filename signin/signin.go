@@ -348,31 +348,47 @@ func (s *SignIn) session(w http.ResponseWriter, r *http.Request) *session {
 	if ns := s.recent.newer(sess, now); ns != nil {
 		sess, reseal = ns, true
 	}
-	switch judge(sess, now, s.cfg.RefreshInterval, s.rev.revoked(sess)) {
-	case sessionOver:
+	verdict := judge(sess, now, s.cfg.RefreshInterval, s.rev.revoked(sess))
+	if verdict == sessionOver {
 		s.cw.clearSession(w, r)
 		return nil
-	case sessionRefresh:
-		ns, err := s.refresh(r.Context(), sess)
-		if err != nil {
-			var trouble *troubleError
-			if errors.As(err, &trouble) {
-				s.outcome("provider_error")
-			} else {
-				// The provider ended it (user disabled, session gone),
-				// or its answer did not verify: the session is over for
-				// every copy of its cookie, not just this browser's.
-				s.log.Info("session ended at the provider", "sub", sess.Sub, "err", err)
-				s.outcome("renewal_refused")
-				s.rev.revoke(revokeSession+sess.ID, now)
-				s.cw.clearSession(w, r)
-			}
+	}
+	if !s.Ready() {
+		// The provider is away: no renewal is tried (it would only wait
+		// for a timeout). A session it confirmed recently enough keeps
+		// working; any other waits, cookie kept, for the provider to be
+		// back (the door answers 503).
+		if !withinGrace(sess, now, s.cfg.OutageGrace) {
 			return nil
 		}
-		if ns.Checked != sess.Checked {
-			s.outcome("renewed")
+		verdict = sessionValid
+	}
+	if verdict == sessionRefresh {
+		ns, err := s.refresh(r.Context(), sess)
+		var trouble *troubleError
+		switch {
+		case errors.As(err, &trouble):
+			s.outcome("provider_error")
+			// The provider failed just now (a restart under way): the
+			// same grace applies as to a known outage.
+			if !withinGrace(sess, now, s.cfg.OutageGrace) {
+				return nil
+			}
+		case err != nil:
+			// The provider ended it (user disabled, session gone), or
+			// its answer did not verify: the session is over for every
+			// copy of its cookie, not just this browser's.
+			s.log.Info("session ended at the provider", "sub", sess.Sub, "err", err)
+			s.outcome("renewal_refused")
+			s.rev.revoke(revokeSession+sess.ID, now)
+			s.cw.clearSession(w, r)
+			return nil
+		default:
+			if ns.Checked != sess.Checked {
+				s.outcome("renewed")
+			}
+			sess, reseal = ns, true
 		}
-		sess, reseal = ns, true
 	}
 	if reseal {
 		s.writeSession(w, r, sess)
