@@ -190,7 +190,7 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeNotFound(lw)
 		return
 	case auth.Deny:
-		writePage(lw, http.StatusForbidden, forbiddenPage(m.Route.Name, id, cfg.Tailnet))
+		writePage(lw, http.StatusForbidden, forbiddenPage(m.Route.Name, id, cfg.Tailnet, r.URL.RequestURI()))
 		return
 	case auth.SignIn:
 		if signIn != nil {

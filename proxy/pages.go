@@ -77,7 +77,12 @@ func writeSignInUnavailable(w http.ResponseWriter, r *http.Request, route string
 	writePage(w, http.StatusServiceUnavailable, signInUnavailablePage(route))
 }
 
-func forbiddenPage(route string, id auth.Identity, tc *routes.TailnetConfig) []byte {
+// forbiddenPage says who the client is seen as and why it may not pass.
+// A family member signed in with another account than the one that may
+// pass gets a button to sign in as someone else: it posts to sign-in's
+// logout with the address to return to (again, a request URI), which ends
+// the session here and at the provider and starts a fresh sign-in.
+func forbiddenPage(route string, id auth.Identity, tc *routes.TailnetConfig, again string) []byte {
 	who := "an unknown identity"
 	if p := id.Tailnet; p != nil {
 		switch {
@@ -101,6 +106,10 @@ func forbiddenPage(route string, id auth.Identity, tc *routes.TailnetConfig) []b
 			how += ", or grants you the capability <code>" + html.EscapeString(tc.AdminCapability) + "</code> with <code>{\"role\": \"admin\"}</code> in the tailnet policy file"
 		}
 		how += ". Tagged devices and devices shared from other tailnets are not members; they get in only by a tag listed in tailnet.admins."
+	}
+	if f := id.Family; f != nil && f.Device == "" && id.Tailnet == nil {
+		how += `</p><form method="post" action="/.gatehouse/logout"><input type="hidden" name="again" value="` +
+			html.EscapeString(again) + `"><button type="submit">Sign in as someone else</button></form><p>`
 	}
 	return page(http.StatusForbidden, "Not allowed",
 		"You are seen as <b>"+html.EscapeString(who)+"</b>, which may not open <b>"+html.EscapeString(route)+"</b>. "+how)

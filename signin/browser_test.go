@@ -228,3 +228,54 @@ func TestBrowserDevicePairing(t *testing.T) {
 	resp, body = appGet(t, app, "https://photos.example.com/albums", "X-Gatehouse-Token", token)
 	checkTokenRefused(t, "token revoked in the browser", resp, body)
 }
+
+// Signed in with the wrong account, a family member is not stuck: the 403
+// page's "Sign in as someone else" ends the session here and at the
+// provider (whose SSO session would otherwise sign the same account in
+// again at once) and starts a fresh sign-in with prompt=login, back to
+// the page they wanted.
+func TestBrowserSignInAsSomeoneElse(t *testing.T) {
+	h := newHarness(t, harnessOpts{startOP: true})
+	c := newChrome(t, h)
+	ctx := c.ctx
+	want := "https://request.example.com:" + c.port + "/movies/12?sort=new"
+
+	err := chromedp.Do(ctx, chromedp.Navigate(want))
+	if err == nil {
+		err = c.signInAt("kid")
+	}
+	var page string
+	if err == nil {
+		page, err = c.waitAny("Not allowed", `"route"`)
+	}
+	if err != nil || !strings.Contains(page, "kid@example.com") || !strings.Contains(page, "Sign in as someone else") {
+		t.Fatalf("the kid on the /parents route, want a 403 offering another account: %v (at %s): %s", err, c.loc(), page)
+	}
+	err = chromedp.Do(ctx, chromedp.Click(`//button[text()="Sign in as someone else"]`))
+	if err == nil {
+		page, err = c.waitAny("Sign In", "Not allowed", `"route"`)
+	}
+	if err != nil || !strings.HasPrefix(c.loc(), h.kc.issuer+"/login") {
+		t.Fatalf("after \"sign in as someone else\": %v, at %s, not the provider's login form: %s", err, c.loc(), page)
+	}
+	h.kc.mu.Lock()
+	prompt, ends, sso := h.kc.lastAuthorize.Get("prompt"), len(h.kc.endSessions), h.kc.ssoLogins
+	h.kc.mu.Unlock()
+	if prompt != "login" || ends != 1 || sso != 0 {
+		t.Errorf("the new sign-in: prompt %q, %d end_session calls, %d SSO sign-ins", prompt, ends, sso)
+	}
+	if err = c.signInAt("alice"); err == nil {
+		page, err = c.waitAny(`"route":"request"`, "Not allowed")
+	}
+	if err != nil || c.loc() != want {
+		t.Fatalf("signed in as alice: %v, at %s: %s", err, c.loc(), page)
+	}
+	// The request was used up: the signed-out page is just that again.
+	err = chromedp.Do(ctx, chromedp.Navigate(c.base+signedOutPath))
+	if err == nil {
+		page, err = c.waitAny("You are signed out", "Sign In")
+	}
+	if err != nil || !strings.Contains(page, "You are signed out") {
+		t.Errorf("signed-out page afterwards: %v at %s: %s", err, c.loc(), page)
+	}
+}

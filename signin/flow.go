@@ -49,7 +49,7 @@ func (s *SignIn) Begin(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		ret = "https://" + host + "/"
 	}
-	s.startFlow(w, r, host, ret)
+	s.startFlow(w, r, host, ret, false)
 }
 
 // login starts a sign-in explicitly: /.gatehouse/login?rd=/albums.
@@ -64,10 +64,14 @@ func (s *SignIn) login(w http.ResponseWriter, r *http.Request, host string) {
 		unavailable(w, r)
 		return
 	}
-	s.startFlow(w, r, host, ret)
+	s.startFlow(w, r, host, ret, false)
 }
 
-func (s *SignIn) startFlow(w http.ResponseWriter, r *http.Request, host, ret string) {
+// startFlow sends the browser to the provider to sign in and come back to
+// ret. promptLogin asks the provider for its login form even if it holds a
+// session for the browser (OIDC prompt=login): signing in as someone else
+// must not be answered by the account just left.
+func (s *SignIn) startFlow(w http.ResponseWriter, r *http.Request, host, ret string, promptLogin bool) {
 	p, _ := s.verifiers()
 	if p == nil {
 		unavailable(w, r)
@@ -97,7 +101,11 @@ func (s *SignIn) startFlow(w http.ResponseWriter, r *http.Request, host, ret str
 		return
 	}
 	s.cw.set(w, name, val, "", flowLifetime)
-	url := s.oauth(p, host).AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier))
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}
+	if promptLogin {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+	}
+	url := s.oauth(p, host).AuthCodeURL(f.State, opts...)
 	noStore(w)
 	http.Redirect(w, r, url, http.StatusFound)
 }

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +68,7 @@ type kcAuthRequest struct {
 	respType  oidc.ResponseType
 	respMode  oidc.ResponseMode
 	challenge *oidc.CodeChallenge
+	prompt    []string
 	userID    string
 	sid       string
 	authTime  time.Time
@@ -175,7 +177,8 @@ type keycloak struct {
 	codes     map[string]string
 	refreshes map[string]*kcRefresh
 	keys      []*kcKey        // current first
-	ended     map[string]bool // sids ended at the provider
+	ended     map[string]bool   // sids ended at the provider
+	sso       map[string]string // sid → user id of browsers' SSO sessions
 	seq       int
 
 	// keepRefresh leaves a used refresh token valid, as Keycloak does by
@@ -191,6 +194,7 @@ type keycloak struct {
 	// What the provider saw, for assertions.
 	authorizeCalls int
 	refreshCalls   int
+	ssoLogins      int // authorization requests answered by the SSO session
 	endSessions    []url.Values
 	lastAuthorize  url.Values
 }
@@ -211,6 +215,7 @@ func newKeycloak(t *testing.T, addr string) *keycloak {
 		codes:     map[string]string{},
 		refreshes: map[string]*kcRefresh{},
 		ended:     map[string]bool{},
+		sso:       map[string]string{},
 	}
 	ln.Close()
 	kc.issuer = "https://" + kc.addr + realmPath
@@ -240,7 +245,7 @@ func newKeycloak(t *testing.T, addr string) *keycloak {
 	}
 	kc.mux = http.NewServeMux()
 	interceptor := op.NewIssuerInterceptor(kc.prov.IssuerFromRequest)
-	kc.mux.HandleFunc("GET "+realmPath+"/login", kc.loginPage)
+	kc.mux.Handle("GET "+realmPath+"/login", interceptor.HandlerFunc(kc.loginPage))
 	kc.mux.Handle("POST "+realmPath+"/login", interceptor.HandlerFunc(kc.loginSubmit))
 	kc.mux.HandleFunc(realmPath+"/logged-out", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "logged out") })
 	kc.mux.Handle(realmPath+"/", http.StripPrefix(realmPath, kc.observe(kc.prov)))
@@ -443,8 +448,27 @@ func (kc *keycloak) endSID(sid string) {
 
 // --- login UI ---
 
+// ssoCookie is the browser's single sign-on session at the provider, as
+// Keycloak's KEYCLOAK_IDENTITY: while its session lasts, a new
+// authorization request is answered without the login form (unless it
+// asks for prompt=login).
+const ssoCookie = "KEYCLOAK_IDENTITY"
+
 func (kc *keycloak) loginPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("authRequestID")
+	if c, err := r.Cookie(ssoCookie); err == nil {
+		kc.mu.Lock()
+		req, sso := kc.reqs[id], kc.sso[c.Value]
+		user := kc.users[sso]
+		if req != nil && user != nil && !user.Disabled && !kc.ended[c.Value] && !slices.Contains(req.prompt, oidc.PromptLogin) {
+			req.userID, req.sid, req.authTime, req.done = user.ID, c.Value, time.Now(), true
+			kc.ssoLogins++
+			kc.mu.Unlock()
+			http.Redirect(w, r, op.AuthCallbackURL(kc.prov)(r.Context(), id), http.StatusFound)
+			return
+		}
+		kc.mu.Unlock()
+	}
 	fmt.Fprintf(w, `<!doctype html><title>Sign in to home</title>
 <form method="post" action="%s/login"><input type="hidden" name="id" value="%s">
 <input id="username" name="username"><input id="password" name="password" type="password">
@@ -468,7 +492,9 @@ func (kc *keycloak) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	kc.seq++
 	req.userID, req.sid, req.authTime, req.done = user.ID, fmt.Sprintf("sid-%d", kc.seq), time.Now(), true
+	kc.sso[req.sid] = user.ID
 	kc.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: req.sid, Path: realmPath, Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})
 	http.Redirect(w, r, op.AuthCallbackURL(kc.prov)(r.Context(), id), http.StatusFound)
 }
 
@@ -481,6 +507,7 @@ func (kc *keycloak) CreateAuthRequest(_ context.Context, ar *oidc.AuthRequest, u
 	req := &kcAuthRequest{
 		id: fmt.Sprintf("req-%d", kc.seq), clientID: ar.ClientID, redirect: ar.RedirectURI, state: ar.State,
 		nonce: ar.Nonce, scopes: ar.Scopes, respType: ar.ResponseType, respMode: ar.ResponseMode, userID: userID,
+		prompt: ar.Prompt,
 	}
 	if ar.CodeChallenge != "" {
 		req.challenge = &oidc.CodeChallenge{Challenge: ar.CodeChallenge, Method: ar.CodeChallengeMethod}

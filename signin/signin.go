@@ -283,7 +283,7 @@ func (s *SignIn) ServeGatehouse(w http.ResponseWriter, r *http.Request) bool {
 		if !allowMethods(w, r, http.MethodGet) {
 			return true
 		}
-		writePage(w, http.StatusOK, "Signed out", `You are signed out. <a href="/">Sign in again</a>.`)
+		s.signedOut(w, r, host)
 	case backchannelPath:
 		if !allowMethods(w, r, http.MethodPost) {
 			return true
