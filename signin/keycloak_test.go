@@ -176,7 +176,7 @@ type keycloak struct {
 	reqs      map[string]*kcAuthRequest
 	codes     map[string]string
 	refreshes map[string]*kcRefresh
-	keys      []*kcKey        // current first
+	keys      []*kcKey          // current first
 	ended     map[string]bool   // sids ended at the provider
 	sso       map[string]string // sid → user id of browsers' SSO sessions
 	seq       int
