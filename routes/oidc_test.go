@@ -44,7 +44,7 @@ oidc {
 			if o == nil || !slices.Equal(o.Scopes, []string{"openid", "profile", "email"}) ||
 				!slices.Equal(o.GroupsFromIDToken, []string{"groups"}) || len(o.GroupsFromAccessToken) != 0 ||
 				o.SessionLifetime != 30*24*time.Hour || o.RefreshInterval != 5*time.Minute || o.CookieDomain != "" ||
-				o.OutageGrace != time.Hour ||
+				o.OutageGrace != time.Hour || o.DeviceRefreshInterval != time.Hour ||
 				o.ClientSecretFile != "secret" || o.CookieKeyFile != filepath.Join("oidc", "cookie.keys") {
 				t.Errorf("defaults: %+v", o)
 			}
@@ -69,6 +69,7 @@ oidc {
   session_lifetime         = "240h"
   refresh_interval         = "2m"
   outage_grace             = "0"
+  device_refresh_interval  = "15m"
   cookie_key_file          = "/var/lib/gatehouse/oidc/cookie.keys"
 }
 route "photos" {
@@ -82,7 +83,7 @@ route "photos" {
 		check: func(t *testing.T, cfg *Config) {
 			o := cfg.OIDC
 			if o.CookieDomain != "example.com" || o.SessionLifetime != 240*time.Hour || o.RefreshInterval != 2*time.Minute ||
-				o.OutageGrace != 0 ||
+				o.OutageGrace != 0 || o.DeviceRefreshInterval != 15*time.Minute ||
 				!slices.Equal(o.GroupsFromAccessToken, []string{"realm_access.roles", "resource_access.gatehouse.roles"}) ||
 				o.CookieKeyFile != "/var/lib/gatehouse/oidc/cookie.keys" || len(o.Scopes) != 3 {
 				t.Errorf("config: %+v", o)
@@ -104,6 +105,7 @@ oidc {
   refresh_interval         = "1s"
   cookie_key_file          = ""
   outage_grace             = "-1h"
+  device_refresh_interval  = "10s"
 }
 ` + oidcFamilyRoutes,
 		want: []wantDiag{
@@ -119,6 +121,7 @@ oidc {
 			wantErr("t.hcl:11:30", "Invalid refresh_interval", "disabled at the provider"),
 			wantErr("t.hcl:12:30", "Empty cookie_key_file"),
 			wantErr("t.hcl:13:30", "Invalid outage_grace", `"0"`, `"-1h"`),
+			wantErr("t.hcl:14:30", "Invalid device_refresh_interval", "disabled at the provider"),
 		},
 	},
 	{

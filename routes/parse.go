@@ -257,7 +257,10 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 		SessionLifetime:   30 * 24 * time.Hour,
 		RefreshInterval:   5 * time.Minute,
 		OutageGrace:       time.Hour,
-		CookieKeyFile:     "oidc/cookie.keys",
+		// Keycloak's Offline Session Idle is 30 days: hourly keeps an
+		// offline token alive and notices a disabled account soon.
+		DeviceRefreshInterval: time.Hour,
+		CookieKeyFile:         "oidc/cookie.keys",
 	}
 	if c == nil {
 		return o
@@ -346,6 +349,13 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 				"outage_grace must not be longer than session_lifetime (%s); it bounds how long a session works unchecked while the provider is unreachable.", o.SessionLifetime)
 		default:
 			o.OutageGrace = v
+		}
+	}
+	if a, ok := c.Attributes["device_refresh_interval"]; ok {
+		o.DeviceRefreshInterval = d.duration(c.Attributes, "device_refresh_interval", o.DeviceRefreshInterval)
+		if o.DeviceRefreshInterval < time.Minute || o.DeviceRefreshInterval > 7*24*time.Hour {
+			d.errorf(a.Expr.Range(), "Invalid device_refresh_interval",
+				"device_refresh_interval must be between 1m and 168h; it bounds how long the device tokens of an account disabled at the provider keep working, and must be well within the provider's offline session idle time (Keycloak: 30 days).")
 		}
 	}
 	if s, rng, ok := d.str(c.Attributes, "cookie_key_file"); ok {

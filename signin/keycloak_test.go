@@ -86,10 +86,20 @@ func (a *kcAuthRequest) GetNonce() string                      { return a.nonce 
 func (a *kcAuthRequest) GetRedirectURI() string                { return a.redirect }
 func (a *kcAuthRequest) GetResponseType() oidc.ResponseType    { return a.respType }
 func (a *kcAuthRequest) GetResponseMode() oidc.ResponseMode    { return a.respMode }
-func (a *kcAuthRequest) GetScopes() []string                   { return a.scopes }
-func (a *kcAuthRequest) GetState() string                      { return a.state }
-func (a *kcAuthRequest) GetSubject() string                    { return a.userID }
-func (a *kcAuthRequest) Done() bool                            { return a.done }
+
+// GetScopes always holds offline_access: zitadel's OP issues a refresh
+// token only then, while Keycloak issues one to every code grant. Whether
+// the client really asked for an offline token is kept apart (offline).
+func (a *kcAuthRequest) GetScopes() []string {
+	if slices.Contains(a.scopes, oidc.ScopeOfflineAccess) {
+		return a.scopes
+	}
+	return append(slices.Clone(a.scopes), oidc.ScopeOfflineAccess)
+}
+func (a *kcAuthRequest) offline() bool      { return slices.Contains(a.scopes, oidc.ScopeOfflineAccess) }
+func (a *kcAuthRequest) GetState() string   { return a.state }
+func (a *kcAuthRequest) GetSubject() string { return a.userID }
+func (a *kcAuthRequest) Done() bool         { return a.done }
 
 type kcRefresh struct {
 	token    string
@@ -98,6 +108,10 @@ type kcRefresh struct {
 	sid      string
 	scopes   []string
 	authTime time.Time
+	// offline: an offline token (scope offline_access). Like Keycloak's,
+	// it outlives the browser's session (a logout, SSO idle) and ends
+	// only when revoked, or with the account.
+	offline bool
 }
 
 func (r *kcRefresh) GetAMR() []string            { return []string{"pwd"} }
@@ -195,6 +209,7 @@ type keycloak struct {
 	authorizeCalls int
 	refreshCalls   int
 	ssoLogins      int // authorization requests answered by the SSO session
+	revocations    int // tokens revoked at the revocation endpoint
 	endSessions    []url.Values
 	lastAuthorize  url.Values
 }
@@ -570,9 +585,9 @@ func (kc *keycloak) CreateAccessAndRefreshTokens(_ context.Context, req op.Token
 	rt := &kcRefresh{token: fmt.Sprintf("rt-%d-%s", kc.seq, rand.Text()), userID: req.GetSubject(), scopes: req.GetScopes()}
 	switch r := req.(type) {
 	case *kcAuthRequest:
-		rt.clientID, rt.sid, rt.authTime = r.clientID, r.sid, r.authTime
+		rt.clientID, rt.sid, rt.authTime, rt.offline = r.clientID, r.sid, r.authTime, r.offline()
 	case *kcRefresh:
-		rt.clientID, rt.sid, rt.authTime = r.clientID, r.sid, r.authTime
+		rt.clientID, rt.sid, rt.authTime, rt.offline = r.clientID, r.sid, r.authTime, r.offline
 		if !kc.keepRefresh {
 			delete(kc.refreshes, current) // rotation, like Keycloak's "Revoke Refresh Token"
 		}
@@ -595,7 +610,7 @@ func (kc *keycloak) TokenRequestByRefreshToken(_ context.Context, token string) 
 	if u := kc.users[rt.userID]; u == nil || u.Disabled {
 		return nil, errors.New("user disabled")
 	}
-	if kc.ended[rt.sid] {
+	if kc.ended[rt.sid] && !rt.offline {
 		return nil, errors.New("session not active")
 	}
 	cp := *rt
@@ -624,7 +639,63 @@ func (kc *keycloak) TerminateSession(_ context.Context, userID, clientID string)
 	return nil
 }
 
-func (kc *keycloak) RevokeToken(context.Context, string, string, string) *oidc.Error { return nil }
+// RevokeToken ends a refresh or offline token (RFC 7009, Keycloak's
+// /protocol/openid-connect/revoke).
+func (kc *keycloak) RevokeToken(_ context.Context, token, _, clientID string) *oidc.Error {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	if rt, ok := kc.refreshes[token]; ok && rt.clientID == clientID {
+		delete(kc.refreshes, token)
+		kc.revocations++
+	}
+	return nil
+}
+
+// offlineTokens counts the user's live offline tokens.
+func (kc *keycloak) offlineTokens(username string) int {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	n := 0
+	for _, rt := range kc.refreshes {
+		if u := kc.users[rt.userID]; rt.offline && u != nil && u.Username == username {
+			n++
+		}
+	}
+	return n
+}
+
+// signOutAll is an admin's "Sign out" of every session of a user in
+// Keycloak's console; with offline, the user's offline sessions (Keycloak:
+// the Consents tab's Revoke, or signing out offline sessions) end too.
+func (kc *keycloak) signOutAll(username string, offline bool) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	for tok, rt := range kc.refreshes {
+		if u := kc.users[rt.userID]; u == nil || u.Username != username {
+			continue
+		}
+		kc.ended[rt.sid] = true
+		if offline && rt.offline {
+			delete(kc.refreshes, tok)
+		}
+	}
+	for sid, uid := range kc.sso {
+		if u := kc.users[uid]; u != nil && u.Username == username {
+			kc.ended[sid] = true
+		}
+	}
+}
+
+// deleteUser removes an account.
+func (kc *keycloak) deleteUser(username string) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	for id, u := range kc.users {
+		if u.Username == username {
+			delete(kc.users, id)
+		}
+	}
+}
 
 func (kc *keycloak) GetRefreshTokenInfo(_ context.Context, _ string, token string) (string, string, error) {
 	kc.mu.Lock()

@@ -122,7 +122,7 @@ func (s *SignIn) signedOut(w http.ResponseWriter, r *http.Request, host string) 
 		unavailable(w, r)
 		return
 	}
-	s.startFlow(w, r, host, ret, true)
+	s.startFlow(w, r, host, flow{Return: ret}, true)
 }
 
 var (

@@ -21,6 +21,7 @@ type provider struct {
 	op         *oidc.Provider
 	endpoint   oauth2.Endpoint
 	endSession string
+	revocation string // RFC 7009 revocation_endpoint; "" if none
 	wellKnown  string
 }
 
@@ -35,12 +36,14 @@ func discover(ctx context.Context, issuer string, client *http.Client) (*provide
 	}
 	var extra struct {
 		EndSession string `json:"end_session_endpoint"`
+		Revocation string `json:"revocation_endpoint"`
 	}
 	_ = op.Claims(&extra)
 	p := &provider{
 		op:         op,
 		endpoint:   op.Endpoint(),
 		endSession: extra.EndSession,
+		revocation: extra.Revocation,
 		wellKnown:  strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration",
 	}
 	p.endpoint.AuthStyle = oauth2.AuthStyleInHeader

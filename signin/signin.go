@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,10 @@ type Options struct {
 	// unreachable; ProbeEvery is how often a reachable provider is asked
 	// whether it still is; RequestTimeout bounds each provider request.
 	RetryMin, RetryMax, ProbeEvery, RequestTimeout time.Duration
+	// GrantCheckEvery is how often device token owners' grants are looked
+	// at for renewal (each is renewed once device_refresh_interval has
+	// passed); default a minute.
+	GrantCheckEvery time.Duration
 	// MaxRevocations bounds the revocation record (default 100000).
 	MaxRevocations int
 	// Outcome, if set, counts what happened (metrics): "signed_in",
@@ -90,9 +95,11 @@ type SignIn struct {
 	recent    *recentRefreshes
 	refreshes singleflight.Group
 
-	devices    *devices.Store
-	tokenUse   *ratelimit.Limiter // per device token
-	tokenFails *ratelimit.Limiter // unknown tokens, per client address
+	devices      *devices.Store
+	grantChecked sync.Map           // owner subjects whose grant was asked about since start
+	loops        sync.WaitGroup     // grantLoop
+	tokenUse     *ratelimit.Limiter // per device token
+	tokenFails   *ratelimit.Limiter // unknown tokens, per client address
 }
 
 type verifiers struct {
@@ -128,6 +135,9 @@ func New(cfg *routes.OIDCConfig, opt Options) (*SignIn, error) {
 	}
 	if opt.RequestTimeout <= 0 {
 		opt.RequestTimeout = 15 * time.Second
+	}
+	if opt.GrantCheckEvery <= 0 {
+		opt.GrantCheckEvery = time.Minute
 	}
 	if opt.MaxRevocations <= 0 {
 		opt.MaxRevocations = 100_000
@@ -184,9 +194,14 @@ func New(cfg *routes.OIDCConfig, opt Options) (*SignIn, error) {
 			s.rev.mu.Unlock()
 		}
 	}
+	if opt.Previous == nil {
+		s.warnUnbound()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.watch(ctx)
+	s.loops.Add(1)
+	go s.grantLoop(ctx)
 	return s, nil
 }
 
@@ -200,6 +215,7 @@ func (s *SignIn) outcome(o string) {
 func (s *SignIn) Close() {
 	s.cancel()
 	<-s.done
+	s.loops.Wait()
 }
 
 // Config is the oidc block this SignIn was built from.
