@@ -119,8 +119,9 @@ func TestDeviceTokensFollowTheAccount(t *testing.T) {
 }
 
 // The schedule runs by itself; a deleted account's tokens end with it.
-// An admin's "sign out all sessions" in Keycloak ends them only where it
-// revokes the offline sessions too.
+// An admin signing the user out in Keycloak ends them where that revokes
+// the offline token too (Keycloak's "Sign out" of a user does), not where
+// only browser sessions end.
 func TestDeviceTokensEndWithTheAccount(t *testing.T) {
 	h := newHarness(t, harnessOpts{startOP: true})
 	bob, alice := h.browser(), h.browser()
@@ -142,7 +143,7 @@ func TestDeviceTokensEndWithTheAccount(t *testing.T) {
 	h.clock.Advance(61 * time.Minute) // the schedule's hour
 	waitRefused("a deleted account's TV", bobTV)
 
-	// Sessions only: the offline session stays, and so does the TV.
+	// Browser sessions only: the offline session stays, and so does the TV.
 	h.kc.signOutAll("alice", false)
 	h.clock.Advance(61 * time.Minute)
 	h.si.checkGrants(context.Background())

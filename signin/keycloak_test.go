@@ -664,9 +664,12 @@ func (kc *keycloak) offlineTokens(username string) int {
 	return n
 }
 
-// signOutAll is an admin's "Sign out" of every session of a user in
-// Keycloak's console; with offline, the user's offline sessions (Keycloak:
-// the Consents tab's Revoke, or signing out offline sessions) end too.
+// signOutAll ends every session of a user. Without offline it is an admin
+// ending the user's browser sessions one by one; with offline, the user's
+// offline tokens stop too, as after Keycloak's admin "Sign out" of the user
+// (UserResource.logout sets a not-before time, and TokenManager refuses a
+// refresh token issued before it as "Stale token": offline ones included)
+// or a revoked offline session.
 func (kc *keycloak) signOutAll(username string, offline bool) {
 	kc.mu.Lock()
 	defer kc.mu.Unlock()
