@@ -36,7 +36,9 @@
 //     token sent in device_token_header against the devices package's
 //     hashed file (re-read when it changes, so `gatehouse tokens revoke`
 //     applies at once), rate-limits it, and returns the owner as they were when
-//     the token was made; it needs no provider.
+//     the token was made; it needs no provider to answer. Each owner's tokens
+//     are bound to their account (grants.go): an offline token, renewed on a
+//     schedule, whose refusal ends them.
 //   - Identity headers for backends are chosen per route (identity_headers)
 //     and filled by the door from the FamilyUser this package returns.
 //
