@@ -154,6 +154,14 @@ type OIDCConfig struct {
 	// provider (refresh token grant): the bound within which a user
 	// disabled at the provider loses access.
 	RefreshInterval time.Duration
+	// OutageGrace is how long after its last renewal a session keeps
+	// working while the provider is unreachable; 0: family routes answer
+	// 503 to every session during an outage.
+	OutageGrace time.Duration
+	// DeviceRefreshInterval is how often each device token owner's offline
+	// token is renewed with the provider: the bound within which tokens of
+	// an account disabled or deleted at the provider stop.
+	DeviceRefreshInterval time.Duration
 	// CookieKeyFile holds the cookie keys (absolute); created if absent.
 	CookieKeyFile string
 	// DeviceTokenFile holds the device tokens (hashed), beside the cookie

@@ -261,7 +261,11 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 		GroupsFromIDToken: []string{"groups"},
 		SessionLifetime:   30 * 24 * time.Hour,
 		RefreshInterval:   5 * time.Minute,
-		CookieKeyFile:     "oidc/cookie.keys",
+		OutageGrace:       time.Hour,
+		// Keycloak's Offline Session Idle is 30 days: hourly keeps an
+		// offline token alive and notices a disabled account soon.
+		DeviceRefreshInterval: time.Hour,
+		CookieKeyFile:         "oidc/cookie.keys",
 	}
 	if c == nil {
 		return o
@@ -337,6 +341,26 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 		if o.RefreshInterval < 10*time.Second || o.RefreshInterval >= o.SessionLifetime {
 			d.errorf(a.Expr.Range(), "Invalid refresh_interval",
 				"refresh_interval must be at least 10s and shorter than session_lifetime (%s); it bounds how long a user disabled at the provider keeps access.", o.SessionLifetime)
+		}
+	}
+	if s, rng, ok := d.str(c.Attributes, "outage_grace"); ok {
+		v, err := time.ParseDuration(s)
+		switch {
+		case err != nil || v < 0:
+			d.errorf(rng, "Invalid outage_grace",
+				`outage_grace must be a duration like "1h", or "0" so that every family request answers 503 while the provider is unreachable; not %q.`, s)
+		case v > o.SessionLifetime:
+			d.errorf(rng, "Invalid outage_grace",
+				"outage_grace must not be longer than session_lifetime (%s); it bounds how long a session works unchecked while the provider is unreachable.", o.SessionLifetime)
+		default:
+			o.OutageGrace = v
+		}
+	}
+	if a, ok := c.Attributes["device_refresh_interval"]; ok {
+		o.DeviceRefreshInterval = d.duration(c.Attributes, "device_refresh_interval", o.DeviceRefreshInterval)
+		if o.DeviceRefreshInterval < time.Minute || o.DeviceRefreshInterval > 7*24*time.Hour {
+			d.errorf(a.Expr.Range(), "Invalid device_refresh_interval",
+				"device_refresh_interval must be between 1m and 168h; it bounds how long the device tokens of an account disabled at the provider keep working, and must be well within the provider's offline session idle time (Keycloak: 30 days).")
 		}
 	}
 	if s, rng, ok := d.str(c.Attributes, "cookie_key_file"); ok {
