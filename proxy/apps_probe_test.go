@@ -363,6 +363,11 @@ func runAppProbes(t *testing.T, s *shipped, probes []appProbe) {
 				t.Fatal(err)
 			}
 			req.Host = p.host
+			if p.want == signIn {
+				// As a browser asks: the HTML page names the route (API
+				// clients get JSON, which TestShippedMatrixCloudflare checks).
+				req.Header.Set("Accept", "text/html")
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 			resp, err = c.Do(req.WithContext(ctx))
 			if err != nil {
