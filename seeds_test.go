@@ -41,9 +41,6 @@ func needPrograms(t *testing.T, names ...string) {
 			t.Skipf("%s is not installed (.ci/run installs it): %v", n, err)
 		}
 	}
-	if testing.Short() {
-		t.Skip("starts tailnet nodes and the seed's services")
-	}
 }
 
 // program is a seed service running for one test.
@@ -335,9 +332,10 @@ func TestRadicaleThroughTheTailnetDoor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	// Radicale's defaults (radicale/config.py) listen on localhost:5232,
-	// store in /var/lib/radicale and read /etc/radicale/config; --config
-	// replaces the files read, and everything it needs is set here.
+	// Radicale's defaults (Kozea/Radicale radicale/config.py) listen on
+	// localhost:5232, store in /var/lib/radicale and read
+	// /etc/radicale/config; --config replaces the files read
+	// (radicale/__main__.py), and everything the test needs is set here.
 	dir := t.TempDir()
 	storage := filepath.Join(dir, "collections")
 	port := freePort(t)
@@ -367,7 +365,9 @@ level = info
 	})
 	// The server's root, not a user's collection: vdirsyncer finds the
 	// user's calendars from current-user-principal, which Radicale answers
-	// from the identity it was given.
+	// from the identity it was given. The Host it sends is the forwarder's
+	// address: the route's own node picks the route (proxy/door.go,
+	// fixedHost), not the Host header.
 	serverURL := "http://" + viaAlice + "/"
 
 	local := t.TempDir()
@@ -529,15 +529,18 @@ func (d *delugeWeb) callInto(v any, method string, params ...any) {
 
 // startDeluged runs Deluge's daemon in a network namespace of its own with
 // only a loopback device, and returns a loopback address here that reaches
-// its RPC port. libtorrent starts with DHT, UPnP, NAT-PMP and local peer
-// discovery on before deluged applies core.conf (deluge/core/core.py makes
-// the session from a settings pack that leaves them at libtorrent's
-// defaults), so only the namespace keeps it off every network; socat
-// carries the RPC port out over a unix socket.
+// its RPC port. libtorrent's session starts with DHT, UPnP, NAT-PMP and
+// local peer discovery on, before deluged applies core.conf:
+// deluge-torrent/deluge deluge/core/core.py makes it from a settings pack
+// with flags=0, and libtorrent 2.0 turns those off for flags=0 only in its
+// deprecated fingerprint constructors (arvidn/libtorrent src/session.cpp;
+// checked against Debian's libtorrent 2.0.8). Only the namespace keeps them
+// off every network; socat carries the RPC port out over a unix socket, the
+// one thing both namespaces share.
 func startDeluged(t testing.TB, dir string) string {
 	t.Helper()
 	// deluge/core/preferencesmanager.py DEFAULT_PREFS, with everything that
-	// could reach out turned off anyway.
+	// could reach out turned off all the same.
 	prefs, _ := json.Marshal(map[string]any{
 		"dht": false, "upnp": false, "natpmp": false, "lsd": false, "utpex": false,
 		"new_release_check": false, "send_info": false,
@@ -549,7 +552,8 @@ func startDeluged(t testing.TB, dir string) string {
 	writeFile(t, filepath.Join(dir, "core.conf"), `{"file": 1, "format": 1}`+string(prefs))
 	sock := filepath.Join(dir, "deluged.sock")
 	deluged := startProgram(t, dir, "unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "--",
-		"sh", "-c", `ip link set lo up &&
+		"sh", "-c", `set -e
+ip link set lo up
 socat UNIX-LISTEN:"$1",fork TCP:127.0.0.1:58846 &
 exec deluged --do-not-daemonize --config "$2" --ui-interface 127.0.0.1 --port 58846 --interface 127.0.0.1 --loglevel info`,
 		"sh", sock, dir)
@@ -586,7 +590,8 @@ func TestDelugeWebThroughTheTailnetDoor(t *testing.T) {
 	_, p, _ := net.SplitHostPort(daemon)
 	daemonPort, _ := strconv.Atoi(p)
 	// deluge/ui/web/server.py CONFIG_DEFAULTS listen on 0.0.0.0:8112; the
-	// flags keep it on loopback.
+	// flags keep it on loopback. It shares the daemon's configuration
+	// directory, as on the seed, for the daemon's localclient login.
 	webPort := freePort(t)
 	webLog := filepath.Join(dir, "web.log")
 	web := startProgram(t, dir, "deluge-web", "--do-not-daemonize", "--config", dir,
@@ -744,8 +749,10 @@ func TestDelugeWebThroughTheTailnetDoor(t *testing.T) {
 			}
 			return nil
 		})
-		if bytes.Contains(log, []byte(marker)) {
-			t.Errorf("deluge-web saw bob's requests:\n%s", log)
+		for _, line := range strings.Split(string(log), "\n") {
+			if strings.Contains(line, marker) {
+				t.Errorf("deluge-web saw bob's request: %s", line)
+			}
 		}
 	})
 }
