@@ -590,9 +590,9 @@ func (d *decoder) doorRule(r *Route, door Door, b *hcl.Block, cfg *Config) *Door
 		dr.Node = d.boolean(c.Attributes, "node")
 	}
 	if hs, rng, ok := d.strList(c.Attributes, "identity_headers"); ok {
-		valid, list := IdentityHeaderNames, "Tailscale-User-Login, Tailscale-User-Name, Remote-User, Remote-Name, X-Forwarded-User"
+		valid, list := IdentityHeaderNames, "Tailscale-User-Login, Tailscale-User-Name, Remote-User, Remote-Name, X-Forwarded-User, X-Remote-User"
 		if door == Cloudflare {
-			valid, list = FamilyIdentityHeaderNames, "X-Forwarded-User, X-Forwarded-Email, X-Forwarded-Groups, X-Forwarded-Preferred-Username, Remote-User, Remote-Email, Remote-Groups"
+			valid, list = FamilyIdentityHeaderNames, "X-Forwarded-User, X-Forwarded-Email, X-Forwarded-Groups, X-Forwarded-Preferred-Username, Remote-User, Remote-Email, Remote-Groups, X-Remote-User"
 		}
 		for _, h := range hs {
 			if !valid[http.CanonicalHeaderKey(h)] {

@@ -172,6 +172,30 @@ func startPeer(t testing.TB, ctx context.Context, controlURL, name string, tags 
 	return p
 }
 
+// tailnetIP waits until p sees the node named hostname and returns its
+// first tailnet address: without MagicDNS a node is found by its address.
+func tailnetIP(t testing.TB, ctx context.Context, p *peer, hostname string) string {
+	t.Helper()
+	lc, err := p.s.LocalClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second) // hang guard
+	for {
+		if st, err := lc.Status(ctx); err == nil {
+			for _, n := range st.Peer {
+				if n.HostName == hostname && len(n.TailscaleIPs) > 0 {
+					return n.TailscaleIPs[0].String()
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the %s node never appeared on the tailnet", hostname)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 type answer struct {
 	status int
 	body   string
@@ -511,26 +535,7 @@ func TestTailnetWithoutCertificatesServesHTTP(t *testing.T) {
 	gw := startTailnetGateway(t, config, issuer)
 	_ = gw
 
-	// Without MagicDNS, find the node by its tailnet address.
-	var ip string
-	deadline := time.Now().Add(60 * time.Second)
-	for ip == "" {
-		lc, _ := admin.s.LocalClient()
-		st, err := lc.Status(ctx)
-		if err == nil {
-			for _, p := range st.Peer {
-				if p.HostName == "radarr" && len(p.TailscaleIPs) > 0 {
-					ip = p.TailscaleIPs[0].String()
-				}
-			}
-		}
-		if ip == "" {
-			if time.Now().After(deadline) {
-				t.Fatal("the radarr node never appeared on the tailnet")
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+	ip := tailnetIP(t, ctx, admin, "radarr")
 	if a := admin.get(t, "http://"+ip+"/movies"); a.status != 200 || !strings.Contains(a.body, `"route":"radarr"`) {
 		t.Fatalf("admin over plain HTTP: %d %s", a.status, a.body)
 	}

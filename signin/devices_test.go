@@ -337,10 +337,11 @@ func TestFamilyIdentityHeaders(t *testing.T) {
 		"Remote-User":                    "alice",
 		"Remote-Email":                   "alice@example.com",
 		"Remote-Groups":                  "/family,/parents,offline_access,default-roles-home,family-admin",
+		"X-Remote-User":                  "alice",
 	}
 	spoof := []string{
 		"X-Forwarded-User", "admin", "Remote-User", "admin", "X-Forwarded-Groups", "/admins",
-		"Remote-Email", "admin@example.com", "X_Forwarded_User", "admin",
+		"Remote-Email", "admin@example.com", "X_Forwarded_User", "admin", "X-Remote-User", "admin",
 	}
 	for _, conn := range []string{"", "X-Forwarded-User, Remote-User, X-Forwarded-Groups, Remote-Groups, X-Forwarded-Email"} {
 		hdr := append([]string{}, spoof...)

@@ -80,7 +80,7 @@ func checkBackendHeaders(t *testing.T, s backendSeen) {
 	if c := s.Header.Get("Cookie"); strings.Contains(c, "gatehouse") {
 		t.Errorf("backend saw the gateway cookie: %q", c)
 	}
-	for _, k := range []string{"X-Forwarded-User", "Remote-User"} {
+	for _, k := range []string{"X-Forwarded-User", "Remote-User", "X-Remote-User"} {
 		if v := s.Header.Get(k); v != "" {
 			t.Errorf("backend got client-sent %s: %q", k, v)
 		}

@@ -148,7 +148,7 @@ route "music" {
     host   = "music"
     access = "family"
     identity_headers = ["X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups",
-      "X-Forwarded-Preferred-Username", "Remote-User", "Remote-Email", "Remote-Groups"]
+      "X-Forwarded-Preferred-Username", "Remote-User", "Remote-Email", "Remote-Groups", "X-Remote-User"]
   }
   path "/rest/" {
     cloudflare = "app"
