@@ -364,7 +364,7 @@ func (nd *node) fail(s *tsnet.Server, err error) error {
 }
 
 // serve listens on the node and serves handler; connections carry their
-// own WhoIs lookup when lc is set.
+// own peer lookup (auth.PeerLookupFrom) when lc is set.
 func (nd *node) serve(s *tsnet.Server, addr string, h http.Handler, lc *local.Client, certs *certCache, errc chan<- error) error {
 	ln, err := s.Listen("tcp", addr)
 	if err != nil {
@@ -380,7 +380,7 @@ func (nd *node) serve(s *tsnet.Server, addr string, h http.Handler, lc *local.Cl
 	}
 	if lc != nil {
 		hs.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-			return auth.WithConnWhoIs(ctx, auth.NewConnWhoIs(lc, c.RemoteAddr().String()))
+			return auth.WithPeerLookup(ctx, newConnPeer(lc, c.RemoteAddr().String()))
 		}
 	}
 	if certs != nil {
