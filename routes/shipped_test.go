@@ -23,8 +23,8 @@ func loadShipped(t testing.TB) *Config {
 // probe is one request and what the shipped table must answer. The zero
 // access (closed) means the zero Match: the same 404 as an unknown host.
 type probe struct {
-	host, path string
-	want       Access
+	path string
+	want Access
 }
 
 // shippedRoute is one row of the DESIGN.md accessibility matrix.

@@ -293,12 +293,6 @@ func (r recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-func (b *browser) resetLog() {
-	b.mu.Lock()
-	b.responses = nil
-	b.mu.Unlock()
-}
-
 // findResponse returns the first recorded response for which f holds.
 func (b *browser) findResponse(f func(*http.Response) bool) *http.Response {
 	b.mu.Lock()

@@ -388,13 +388,6 @@ func signJWT(t *testing.T, key *kcKey, claims map[string]any) string {
 	return s
 }
 
-// endSID ends a provider session (an admin's "sign out" in Keycloak).
-func (kc *keycloak) endSID(sid string) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
-	kc.ended[sid] = true
-}
-
 // --- login UI ---
 
 func (kc *keycloak) loginPage(w http.ResponseWriter, r *http.Request) {
