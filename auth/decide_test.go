@@ -33,8 +33,9 @@ func TestDecide(t *testing.T) {
 		{"admin by grant", ready, routes.Admin, tn(rec("kid@example.com", nil, false, grant)), nil, Allow},
 		{"grant with another role", ready, routes.Admin, tn(rec("kid@example.com", nil, false, otherGrant)), nil, Deny},
 		{"member is not admin", ready, routes.Admin, tn(rec("kid@example.com", nil, false, nil)), nil, Deny},
-		// Invariant 8: Headscale reports the owner's login for tagged
-		// nodes; the admin's tagged server must not pass as the admin.
+		// Invariant 8, docs/ARCHITECTURE.md: Headscale reports the owner's
+		// login for tagged nodes; the admin's tagged server must not pass
+		// as the admin.
 		{"tagged node with admin's login", ready, routes.Admin, tn(rec("admin@example.com", []string{"tag:server"}, false, nil)), nil, Deny},
 		{"tagged node is not a member", ready, routes.Members, tn(rec("admin@example.com", []string{"tag:server"}, false, nil)), nil, Deny},
 		{"admin-tagged node is a member", ready, routes.Members, tn(rec("", []string{"tag:admin-laptop"}, false, nil)), nil, Allow},
@@ -58,7 +59,7 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// Invariant 8 (docs/ARCHITECTURE.md): the peer a tagged node becomes
+// Invariant 8, docs/ARCHITECTURE.md: the peer a tagged node becomes
 // carries no login at all, so nothing after the decision (identity
 // headers, logs, the 403 page) can pass the owner's login on either.
 func TestTaggedPeerCarriesNoLogin(t *testing.T) {

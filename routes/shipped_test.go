@@ -27,7 +27,8 @@ type probe struct {
 	want Access
 }
 
-// shippedRoute is one row of the DESIGN.md accessibility matrix.
+// shippedRoute is one row of the accessibility matrix the shipped
+// routes.hcl promises.
 type shippedRoute struct {
 	name    string
 	backend string
@@ -38,8 +39,8 @@ type shippedRoute struct {
 	cfPaths []probe
 }
 
-// shippedMatrix is DESIGN.md's table. Every route of ../routes.hcl must be
-// here, and nothing else.
+// shippedMatrix is the shipped matrix, written out. Every route of
+// ../routes.hcl must be here, and nothing else.
 var shippedMatrix = []shippedRoute{
 	{name: "immich", backend: "127.0.0.1:2283", tailnet: Members, cfHost: "photos.example.com", cfRoot: Family,
 		cfPaths: []probe{

@@ -36,13 +36,13 @@ type Handlers interface {
 type Options struct {
 	Handlers Handlers
 	Log      *slog.Logger
-	// ServerConfig is applied to each node's HTTP servers.
+	// Server is applied to each node's HTTP servers.
 	Server routes.ServerConfig
 	// Started, if set, runs after each node's tsnet.Server has started and
 	// before it serves (tests inject certificates here).
 	Started func(name string, s *tsnet.Server)
-	// Store, if set, returns the tsnet.Server's state store (tests use
-	// memory); by default state lives in the node's directory.
+	// Dir, if set, names the state directory of node name; by default it
+	// is the node's own directory under tailnet.state_dir (nodeDir).
 	Dir func(name string) string
 }
 

@@ -44,7 +44,7 @@ func TestPeerRecordFromWhoIs(t *testing.T) {
 	}
 }
 
-// Invariant 8 (docs/ARCHITECTURE.md), from tailscaled's answer to the
+// Invariant 8, docs/ARCHITECTURE.md, from tailscaled's answer to the
 // decision: Headscale reports the key owner's login for a tagged node;
 // the record keeps what control said, and the node is judged by its tags.
 func TestTaggedNodeWithOwnersLoginIsJudgedByTags(t *testing.T) {
