@@ -333,9 +333,9 @@ func runAppProbes(t *testing.T, s *shipped, probes []appProbe) {
 		name := p.door.String() + " " + p.method + " " + p.host + p.path
 		if p.door == routes.Tailnet && tailnet[p.route] == "" {
 			srv := httptest.NewUnstartedServer(s.gw.TailnetHandler(p.route, true))
-			// staticWhoIs: a tailnet member who is not an admin.
+			// staticPeer: a tailnet member who is not an admin.
 			srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-				return auth.WithConnWhoIs(ctx, auth.NewConnWhoIs(staticWhoIs{}, c.RemoteAddr().String()))
+				return auth.WithPeerLookup(ctx, staticPeer{})
 			}
 			srv.Start()
 			t.Cleanup(srv.Close)

@@ -165,18 +165,18 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.door == routes.Tailnet {
 		// Identity comes only from WhoIs on this connection. No answer,
 		// no entry: the request is refused, never forwarded anonymously.
-		cw := auth.ConnWhoIsFrom(r.Context())
-		if cw == nil {
+		peers := auth.PeerLookupFrom(r.Context())
+		if peers == nil {
 			writePage(lw, http.StatusForbidden, whoIsFailedPage)
 			return
 		}
-		res, err := cw.Get(r.Context())
+		rec, err := peers.LookupPeer(r.Context())
 		if err != nil {
 			h.g.log.Warn("tailnet identity unknown; request refused", "route", routeName, "client", fwd.client, "err", err)
 			writePage(lw, http.StatusForbidden, whoIsFailedPage)
 			return
 		}
-		id.Tailnet = st.admins.Peer(res)
+		id.Tailnet = st.admins.Peer(rec)
 	}
 
 	policy := st.policy

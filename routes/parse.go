@@ -43,7 +43,8 @@ func Load(filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 // in Config.Warnings.
 func Parse(src []byte, filename string) (cfg *Config, file *hcl.File, diags hcl.Diagnostics) {
 	// A bug in the reader must never take down a running gateway on
-	// reload (invariant 5): it becomes an error like any other.
+	// reload (invariant 5, docs/ARCHITECTURE.md): it becomes an error like
+	// any other.
 	defer func() {
 		if r := recover(); r != nil {
 			cfg, diags = nil, append(diags, &hcl.Diagnostic{

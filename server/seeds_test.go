@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"gatehouse/tailnet/tailnettest"
 	"io"
 	"mime/multipart"
 	"net"
@@ -357,7 +358,7 @@ level = info
 
 	alice, bob := startSeedTailnet(t, ctx, tailnetRoute("radicale", fmt.Sprintf("http://127.0.0.1:%d", port), "members",
 		`identity_headers = ["X-Remote-User"]`))
-	door := tailnetIP(t, ctx, alice, "radicale") + ":80"
+	door := tailnettest.AddrOf(t, ctx, alice.s, "radicale") + ":80"
 	alice.get(t, "http://"+door+"/") // the tailnet has settled
 	// vdirsyncer's bytes cross the tailnet from alice's node.
 	viaAlice := forwardLoopback(t, func(ctx context.Context) (net.Conn, error) {
@@ -600,7 +601,7 @@ func TestDelugeWebThroughTheTailnetDoor(t *testing.T) {
 	web.waitUntil(t, "listening", dialsOK("tcp", direct[len("http://"):]))
 
 	alice, bob := startSeedTailnet(t, ctx, tailnetRoute("deluge", direct, "admin", ""))
-	base := "http://" + tailnetIP(t, ctx, alice, "deluge")
+	base := "http://" + tailnettest.AddrOf(t, ctx, alice.s, "deluge")
 
 	t.Run("page and scripts", func(t *testing.T) {
 		page := alice.get(t, base+"/")

@@ -20,7 +20,6 @@ import (
 var (
 	csrfRE  = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 	tokenRE = regexp.MustCompile(`<code id="token">(ghd_[A-Za-z0-9_-]+)</code>`)
-	idRE    = regexp.MustCompile(`name="id" value="([0-9a-f]+)"`)
 )
 
 // devicesPage opens the devices page and returns its form token.
@@ -217,7 +216,11 @@ func TestDeviceTokenLifecycle(t *testing.T) {
 	bob := h.browser()
 	bob.signIn("https://photos.example.com/", "bob")
 	bob.noRedirects(true)
-	resp, _ = bob.postDevices(url.Values{"csrf": {bob.devicesCSRF()}, "action": {"revoke"}, "id": {tvID}})
+	// His form is accepted (a redirect back to the page): what keeps the
+	// token alive is that it is not his.
+	if resp, _ := bob.postDevices(url.Values{"csrf": {bob.devicesCSRF()}, "action": {"revoke"}, "id": {tvID}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("bob's revoke form: %d, want 303", resp.StatusCode)
+	}
 	bob.noRedirects(false)
 	if resp, body := appGet(t, app, "https://photos.example.com/albums", "X-Gatehouse-Token", tv); resp.StatusCode != http.StatusOK {
 		t.Errorf("bob revoked alice's token: %d %s", resp.StatusCode, body)

@@ -149,8 +149,8 @@ func TestOpenRedirectsRefusedAtLogin(t *testing.T) {
 
 	// The whole flow with a good rd lands there; with a path that looks
 	// like another host, it lands on the same host.
-	resp, body := b.get("https://photos.example.com/.gatehouse/login?rd=" + url.QueryEscape("https://files.example.com/x?y=1"))
-	resp, body = b.submitLogin(resp, "alice")
+	resp, _ = b.get("https://photos.example.com/.gatehouse/login?rd=" + url.QueryEscape("https://files.example.com/x?y=1"))
+	resp, body := b.submitLogin(resp, "alice")
 	if resp.StatusCode != 200 || resp.Request.URL.String() != "https://files.example.com/x?y=1" {
 		t.Fatalf("rd flow landed on %s (%d %s)", resp.Request.URL, resp.StatusCode, body)
 	}

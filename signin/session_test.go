@@ -513,6 +513,8 @@ func TestCookieKeyFileRotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Its background work logs through t: it must end with the test.
+		t.Cleanup(next.Close)
 		if !next.Ready() {
 			t.Error("a rebuilt sign-in was not ready at once (provider state not kept)")
 		}
