@@ -39,6 +39,13 @@ type Gateway struct {
 	// direct holds the keep-alive connections of the direct path.
 	direct           directPools
 	reverseProxyOnly bool
+	health           Health
+}
+
+// Health tells the doors what the backend checks found (health.Checker
+// implements it), so a 502 can say since when a service has not answered.
+type Health interface {
+	DownSince(route string) (time.Time, bool)
 }
 
 // SignIn is family sign-in as the doors need it; the signin package
@@ -116,6 +123,9 @@ type Options struct {
 	// ReverseProxyOnly forwards every request through
 	// httputil.ReverseProxy, never the direct path: for comparing the two.
 	ReverseProxyOnly bool
+	// Health, if set, is asked when a backend fails; nil: the 502 page
+	// says nothing of since when.
+	Health Health
 }
 
 // New builds a Gateway serving t.
@@ -123,7 +133,7 @@ func New(t *routes.Table, opt Options) *Gateway {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	g := &Gateway{log: opt.Logger, accessLog: opt.AccessLog, limits: opt.Limits, metrics: opt.Metrics, reverseProxyOnly: opt.ReverseProxyOnly}
+	g := &Gateway{log: opt.Logger, accessLog: opt.AccessLog, limits: opt.Limits, metrics: opt.Metrics, reverseProxyOnly: opt.ReverseProxyOnly, health: opt.Health}
 	if g.limits != nil {
 		// 30 sign-in requests a minute per client, bursts of 20: a person
 		// never needs more; a password sprayer gets nowhere.
@@ -393,11 +403,22 @@ func (g *Gateway) forwardFailed(w http.ResponseWriter, req *http.Request, r *rou
 		}
 		writePage(w, http.StatusGatewayTimeout, gatewayTimeoutPage(r.Name, timeout))
 	default:
-		g.log.Warn("backend error", "route", r.Name, "err", err)
+		var since time.Time
+		known := false
+		if g.health != nil {
+			since, known = g.health.DownSince(r.Name)
+		}
+		// The health check logged the outage once; every visitor's 502
+		// during it is not news.
+		level := slog.LevelWarn
+		if known {
+			level = slog.LevelDebug
+		}
+		g.log.Log(req.Context(), level, "backend error", "route", r.Name, "err", err)
 		if g.metrics != nil {
 			g.metrics.UpstreamErrors.WithLabelValues(r.Name).Inc()
 		}
-		writePage(w, http.StatusBadGateway, badGatewayPage(r.Name))
+		writePage(w, http.StatusBadGateway, badGatewayPage(r.Name, since))
 	}
 }
 

@@ -41,6 +41,10 @@ var (
 		{Name: "groups_from_id_token"}, {Name: "groups_from_access_token"},
 		{Name: "session_lifetime"}, {Name: "refresh_interval"}, {Name: "cookie_key_file"},
 		{Name: "device_token_header"}, {Name: "outage_grace"}, {Name: "device_refresh_interval"},
+		{Name: "portal_host"},
+	}}
+	healthSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "enabled"}, {Name: "path"}, {Name: "interval"}, {Name: "timeout"},
 	}}
 	metricsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen", Required: true}}}
 	limitSchema   = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
@@ -54,10 +58,10 @@ var (
 	routeSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
 			{Name: "backend", Required: true}, {Name: "allow_non_loopback"}, {Name: "max_body"},
-			{Name: "preset"}, {Name: "response_timeout"},
+			{Name: "preset"}, {Name: "response_timeout"}, {Name: "description"}, {Name: "icon"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
-			{Type: "tailnet"}, {Type: "cloudflare"}, {Type: "limit"},
+			{Type: "tailnet"}, {Type: "cloudflare"}, {Type: "limit"}, {Type: "health"},
 			{Type: "path", LabelNames: []string{"prefix"}},
 		},
 	}

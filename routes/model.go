@@ -6,6 +6,7 @@ package routes
 import (
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -170,7 +171,11 @@ type OIDCConfig struct {
 	// DeviceTokenHeader is the request header phone and TV apps send their
 	// device token in (canonical form); default X-Gatehouse-Token.
 	DeviceTokenHeader string
-	Range             hcl.Range
+	// PortalHost, when set, is a Cloudflare host that shows the family
+	// portal (the portal is at /.gatehouse/ on every family host too).
+	PortalHost      string
+	PortalHostRange hcl.Range
+	Range           hcl.Range
 }
 
 // MetricsConfig is the Prometheus listener, never reachable through a door.
@@ -250,7 +255,29 @@ type Route struct {
 	Presets          []string // the presets that added path rules, in file order
 	// ResponseTimeout overrides the server block's; 0: that one.
 	ResponseTimeout time.Duration
-	Range           hcl.Range
+	// Description and Icon show the route on the family portal and the
+	// admin dashboard; Icon is a short text (an emoji) or an image address.
+	Description string
+	Icon        string
+	// Health is the check gatehouse runs against the backend on its own.
+	Health HealthCheck
+	Range  hcl.Range
+}
+
+// HealthCheck is a route's backend check: a TCP connect, or a GET of Path
+// when set, every Interval, each given Timeout.
+type HealthCheck struct {
+	Off      bool
+	Path     string
+	Interval time.Duration
+	Timeout  time.Duration
+	Range    hcl.Range
+}
+
+// IconIsImage reports whether the route's icon is an image address rather
+// than a text.
+func (r *Route) IconIsImage() bool {
+	return strings.HasPrefix(r.Icon, "https://") || strings.HasPrefix(r.Icon, "http://") || strings.HasPrefix(r.Icon, "/")
 }
 
 // IdentityHeaderNames are the headers a tailnet route may ask gatehouse to

@@ -312,6 +312,13 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 			o.CookieDomain, o.CookieDomainRange = cd, rng
 		}
 	}
+	if s, rng, ok := d.str(c.Attributes, "portal_host"); ok {
+		h := strings.TrimSuffix(strings.ToLower(s), ".")
+		if !validHostname(h) || !strings.Contains(h, ".") {
+			d.errorf(rng, "Invalid portal_host", `portal_host must be a host name like "home.example.com", not %q.`, s)
+		}
+		o.PortalHost, o.PortalHostRange = h, rng
+	}
 	for _, name := range []string{"groups_from_id_token", "groups_from_access_token"} {
 		paths, rng, ok := d.strList(c.Attributes, name)
 		if !ok {
@@ -429,6 +436,16 @@ func (d *decoder) route(b *hcl.Block, cfg *Config) *Route {
 	// Zero: the server block's response_timeout (Config.ResponseTimeout).
 	r.ResponseTimeout = d.duration(c.Attributes, "response_timeout", 0)
 	r.Limit = d.limit(d.single(c.Blocks, "limit", "route "+r.Name))
+	r.Health = d.health(d.single(c.Blocks, "health", "route "+r.Name))
+	if s, _, ok := d.str(c.Attributes, "description"); ok {
+		r.Description = s
+	}
+	if s, rng, ok := d.str(c.Attributes, "icon"); ok {
+		if strings.ContainsAny(s, "<>\"'") || len(s) > 512 {
+			d.errorf(rng, "Invalid icon", `icon must be a short text or emoji ("📷") or the address of an image ("https://…/icon.png", "/favicon.ico"), not %q.`, s)
+		}
+		r.Icon = s
+	}
 	for _, door := range Doors {
 		db := d.single(c.Blocks, door.String(), "route "+r.Name)
 		if db == nil {
@@ -469,6 +486,45 @@ func (d *decoder) route(b *hcl.Block, cfg *Config) *Route {
 			"route %q has neither a tailnet nor a cloudflare block, so nobody can reach it; add one or remove the route.", r.Name)
 	}
 	return r
+}
+
+// health reads a route's health block; without one the route gets the
+// default check (a TCP connect every 15s).
+func (d *decoder) health(b *hcl.Block) HealthCheck {
+	h := HealthCheck{Interval: 15 * time.Second, Timeout: 5 * time.Second}
+	if b == nil {
+		return h
+	}
+	h.Range = b.DefRange
+	c := d.content(b.Body, healthSchema)
+	if c == nil {
+		return h
+	}
+	if _, ok := c.Attributes["enabled"]; ok {
+		h.Off = !d.boolean(c.Attributes, "enabled")
+	}
+	if s, rng, ok := d.str(c.Attributes, "path"); ok {
+		if !strings.HasPrefix(s, "/") || !validPath(s) {
+			d.errorf(rng, "Invalid health path", `health.path must be a path on the backend beginning with "/", like "/healthz", not %q.`, s)
+		}
+		h.Path = s
+	}
+	h.Interval = d.duration(c.Attributes, "interval", h.Interval)
+	h.Timeout = d.duration(c.Attributes, "timeout", min(h.Timeout, h.Interval))
+	if h.Timeout > h.Interval {
+		d.errorf(b.DefRange, "Health timeout longer than interval", "health.timeout (%s) must not be longer than health.interval (%s).", h.Timeout, h.Interval)
+	}
+	return h
+}
+
+// validPath refuses control bytes and spaces in a configured path.
+func validPath(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func (d *decoder) backend(r *Route, s string, rng hcl.Range) Backend {
@@ -794,6 +850,14 @@ func (d *decoder) crossChecks(cfg *Config) {
 				d.errorf(o.CookieDomainRange, "cookie_domain does not cover a family host",
 					"the family host %q of route %q is not under cookie_domain %q, so browsers would refuse its session cookie; use a domain both are under, or leave cookie_domain out (one sign-in per host).",
 					dr.Host, r.Name, o.CookieDomain)
+			}
+		}
+	}
+	if o := cfg.OIDC; o != nil && o.PortalHost != "" {
+		for _, r := range cfg.Routes {
+			if dr := r.Doors[Cloudflare]; dr != nil && dr.Host == o.PortalHost {
+				d.errorf(o.PortalHostRange, "portal_host is a route's host",
+					"portal_host %q is the cloudflare host of route %q; the portal needs a host of its own (the portal is at /.gatehouse/ on every family host already).", o.PortalHost, r.Name)
 			}
 		}
 	}

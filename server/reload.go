@@ -237,6 +237,7 @@ func (s *Server) Reload(why string) (err error) {
 	}
 	t := routes.Compile(cfg)
 	s.gw.Swap(t)
+	s.health.Sync(cfg.Routes)
 	if s.nodes != nil {
 		s.nodes.Sync(t)
 		s.metrics.TailnetNodes.WithLabelValues("kept").Set(float64(len(s.nodes.Running())))

@@ -18,6 +18,7 @@ import (
 
 	"tailscale.com/tsnet"
 
+	"gatehouse/health"
 	"gatehouse/metrics"
 	"gatehouse/proxy"
 	"gatehouse/ratelimit"
@@ -53,6 +54,9 @@ type Options struct {
 	// OIDCClient, if set, talks to the sign-in provider (tests trust their
 	// provider's certificate here).
 	OIDCClient *http.Client
+	// HealthChanged, if set, is called when a backend check changes a
+	// route's state (tests wait on it).
+	HealthChanged func(health.State)
 }
 
 // Server is a gateway with its listeners open, ready to Run.
@@ -63,6 +67,7 @@ type Server struct {
 	limits  *ratelimit.Registry
 	metrics *metrics.Metrics
 	signIns *signInSwitch
+	health  *health.Checker
 
 	cloudflare     net.Listener
 	cloudflareSrv  *http.Server
@@ -94,7 +99,12 @@ func New(o Options) (s *Server, err error) {
 		st := s.limits.Store()
 		return st.Len(), st.Evictions(), st.Freed()
 	})
-	s.gw = proxy.New(routes.Compile(cfg), proxy.Options{Logger: o.Log, AccessLog: o.AccessLog, Limits: s.limits, Metrics: s.metrics})
+	// Backend checks start with the gateway: the 502 page and the
+	// dashboard know a service is down before anyone asks it.
+	s.health = health.New(health.Options{Log: o.Log, Metrics: s.metrics, Changed: o.HealthChanged})
+	s.health.Sync(cfg.Routes)
+	s.closeOnFailure = append(s.closeOnFailure, s.health.Close)
+	s.gw = proxy.New(routes.Compile(cfg), proxy.Options{Logger: o.Log, AccessLog: o.AccessLog, Limits: s.limits, Metrics: s.metrics, Health: s.health})
 	s.closeOnFailure = append(s.closeOnFailure, s.gw.Close)
 	// Family sign-in discovers its provider in the background: a provider
 	// that is down never delays the doors.
@@ -151,6 +161,9 @@ func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 // Gateway is the request handler behind every door.
 func (s *Server) Gateway() *proxy.Gateway { return s.gw }
 
+// Health is the backend checker.
+func (s *Server) Health() *health.Checker { return s.health }
+
 // Nodes is the running tailnet node set, nil while the tailnet door is off.
 func (s *Server) Nodes() *tailnet.Nodes { return s.nodes }
 
@@ -160,6 +173,7 @@ func (s *Server) Nodes() *tailnet.Nodes { return s.nodes }
 func (s *Server) Run(ctx context.Context) error {
 	defer s.gw.Close()
 	defer s.signIns.close()
+	defer s.health.Close()
 	if s.metricsSrv != nil {
 		go func() { _ = s.metricsSrv.Serve(s.metricsLn) }()
 		defer s.metricsSrv.Close()
