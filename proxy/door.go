@@ -91,6 +91,7 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var routeName string
 	var matched *routes.Route
 	var id auth.Identity
+	uri := r.RequestURI
 	defer func() {
 		lw.finish()
 		if h.g.metrics != nil {
@@ -107,6 +108,9 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if h.g.accessLog {
 			h.g.logAccess(lw, r, routeName, fwd, id, start)
+		}
+		if h.g.onAnswer != nil {
+			h.g.answered(lw, r, uri, routeName, fwd, id, start)
 		}
 	}()
 
@@ -309,6 +313,7 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		signIn.StripCookies(hdr)
 	}
 
+	lw.forwarded = true
 	st.upstreams[m.Route].serve(lw, r)
 }
 
@@ -347,6 +352,10 @@ type loggingWriter struct {
 	closeConn bool
 	// body is the request's body as the door handed it on, nil without one.
 	body *stallReader
+	// limit is why a 429 was sent ("rate", "banned"), for Answer.
+	limit string
+	// forwarded: the request went on to the backend, for Answer.
+	forwarded bool
 }
 
 func (w *loggingWriter) WriteHeader(code int) {
@@ -487,6 +496,9 @@ func (g *Gateway) tooMany(w http.ResponseWriter, route string, v ratelimit.Verdi
 	body := tooManyPage
 	if v.Banned {
 		reason, body = "banned", bannedPage
+	}
+	if lw, ok := w.(*loggingWriter); ok {
+		lw.limit = reason
 	}
 	if g.metrics != nil {
 		g.metrics.RateLimited.WithLabelValues(route, reason).Inc()

@@ -40,6 +40,7 @@ type Gateway struct {
 	direct           directPools
 	reverseProxyOnly bool
 	health           Health
+	onAnswer         func(Answer)
 }
 
 // Health tells the doors what the backend checks found (health.Checker
@@ -126,6 +127,9 @@ type Options struct {
 	// Health, if set, is asked when a backend fails; nil: the 502 page
 	// says nothing of since when.
 	Health Health
+	// Answered, if set, is called after every request a door answered
+	// (on the request's goroutine: it must be quick).
+	Answered func(Answer)
 }
 
 // New builds a Gateway serving t.
@@ -133,7 +137,7 @@ func New(t *routes.Table, opt Options) *Gateway {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	g := &Gateway{log: opt.Logger, accessLog: opt.AccessLog, limits: opt.Limits, metrics: opt.Metrics, reverseProxyOnly: opt.ReverseProxyOnly, health: opt.Health}
+	g := &Gateway{log: opt.Logger, accessLog: opt.AccessLog, limits: opt.Limits, metrics: opt.Metrics, reverseProxyOnly: opt.ReverseProxyOnly, health: opt.Health, onAnswer: opt.Answered}
 	if g.limits != nil {
 		// 30 sign-in requests a minute per client, bursts of 20: a person
 		// never needs more; a password sprayer gets nowhere.

@@ -18,6 +18,7 @@ import (
 
 	"tailscale.com/tsnet"
 
+	"gatehouse/dashboard"
 	"gatehouse/health"
 	"gatehouse/metrics"
 	"gatehouse/proxy"
@@ -68,6 +69,10 @@ type Server struct {
 	metrics *metrics.Metrics
 	signIns *signInSwitch
 	health  *health.Checker
+	// refusals and reloadLog keep what the dashboard shows.
+	refusals  *dashboard.Refusals
+	reloadLog *dashboard.Reloads
+	dash      *dashboard.Dashboard
 
 	cloudflare     net.Listener
 	cloudflareSrv  *http.Server
@@ -104,7 +109,9 @@ func New(o Options) (s *Server, err error) {
 	s.health = health.New(health.Options{Log: o.Log, Metrics: s.metrics, Changed: o.HealthChanged})
 	s.health.Sync(cfg.Routes)
 	s.closeOnFailure = append(s.closeOnFailure, s.health.Close)
-	s.gw = proxy.New(routes.Compile(cfg), proxy.Options{Logger: o.Log, AccessLog: o.AccessLog, Limits: s.limits, Metrics: s.metrics, Health: s.health})
+	s.refusals, s.reloadLog = dashboard.NewRefusals(20), dashboard.NewReloads(20)
+	s.gw = proxy.New(routes.Compile(cfg), proxy.Options{Logger: o.Log, AccessLog: o.AccessLog, Limits: s.limits, Metrics: s.metrics,
+		Health: s.health, Answered: s.answered})
 	s.closeOnFailure = append(s.closeOnFailure, s.gw.Close)
 	// Family sign-in discovers its provider in the background: a provider
 	// that is down never delays the doors.
@@ -112,6 +119,7 @@ func New(o Options) (s *Server, err error) {
 		outcome: func(outcome string) { s.metrics.SignIns.WithLabelValues(outcome).Inc() }}
 	s.signIns.update(cfg.OIDC)
 	s.closeOnFailure = append(s.closeOnFailure, s.signIns.close)
+	s.dash = s.newDashboard()
 
 	if err := s.listenMetrics(); err != nil {
 		return nil, err
@@ -160,6 +168,11 @@ func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // Gateway is the request handler behind every door.
 func (s *Server) Gateway() *proxy.Gateway { return s.gw }
+
+// answered sees every request a door answered.
+func (s *Server) answered(a proxy.Answer) {
+	s.refusals.Record(a)
+}
 
 // Health is the backend checker.
 func (s *Server) Health() *health.Checker { return s.health }
@@ -259,7 +272,7 @@ func (s *Server) startTailnet() {
 		return
 	}
 	s.nodes = tailnet.Start(tc, s.gw.Table(), tailnet.Options{
-		Handlers: s.gw, Log: s.log, Server: s.opt.Config.Server, Started: s.opt.TailnetStarted,
+		Handlers: dashboardHandlers{s}, Log: s.log, Server: s.opt.Config.Server, Started: s.opt.TailnetStarted,
 	})
 	s.metrics.TailnetNodes.WithLabelValues("kept").Set(float64(len(s.nodes.Running())))
 }

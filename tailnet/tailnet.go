@@ -190,6 +190,7 @@ type node struct {
 	closed  bool
 	done    chan struct{}
 	certs   *certCache
+	status  NodeStatus // for Status
 }
 
 func (n *Nodes) newNode(name string, perRoute bool) *node {
@@ -271,6 +272,7 @@ func (nd *node) run() {
 			return
 		}
 		nd.log.Warn("tailnet node failed; retrying", "err", err, "in", backoff)
+		nd.setStatus(func(st *NodeStatus) { *st = NodeStatus{State: "retrying", LastError: err.Error()} })
 		select {
 		case <-nd.ctx.Done():
 			return
@@ -318,7 +320,10 @@ func (nd *node) runOnce() error {
 			return nd.fail(s, err)
 		}
 	} else {
-		nd.certs = newCertCache(lc, domains[0], filepath.Join(nd.dir(), "certs"), nd.log)
+		certs := newCertCache(lc, domains[0], filepath.Join(nd.dir(), "certs"), nd.log)
+		nd.mu.Lock()
+		nd.certs = certs
+		nd.mu.Unlock()
 		nd.certs.warm(nd.ctx)
 		if err := nd.serve(s, ":443", handler, lc, nd.certs, serveErr); err != nil {
 			return nd.fail(s, err)
@@ -340,6 +345,12 @@ func (nd *node) runOnce() error {
 		name = domains[0]
 	}
 	nd.log.Info("tailnet node up", "name", name, "ip", addr, "https", len(domains) > 0)
+	nd.setStatus(func(st *NodeStatus) {
+		*st = NodeStatus{State: "up", Addresses: status.TailscaleIPs}
+		if len(domains) > 0 {
+			st.DNSName = domains[0]
+		}
+	})
 	select {
 	case <-nd.ctx.Done():
 		return nil
