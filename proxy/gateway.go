@@ -1,5 +1,28 @@
-// Package proxy holds the doors of gatehouse and the handler chain behind
-// them: match → decide → limit → forward.
+// Package proxy holds the doors of gatehouse and the way a request takes
+// through one (doorHandler.ServeHTTP in door.go reads as this list). Each
+// stage either hands the request on or answers it itself:
+//
+//   - scrub (scrub.go): the forwarding headers are weighed against the
+//     peer, the device token is taken out, and every header that could
+//     claim an identity is gone before anything else looks at the request.
+//   - match (match.go, gatehouse.go): a path that could mean two things is
+//     refused; gatehouse's own /.gatehouse/ endpoints answer under their
+//     built-in limit; the cleaned path and host find a route, or the one
+//     404 that every unknown host gets.
+//   - identify (identify.go): tailnet WhoIs, a device token or a family
+//     session make the auth.Identity; a door that cannot tell refuses.
+//   - decide (decide.go): the route's access level and the identity give a
+//     verdict, answered as 404, 403, a sign-in redirect or 503.
+//   - limit (limits.go): bans, then the route's and the path's limiters;
+//     what they let through is released with the answer's status.
+//   - prepare (prepare.go): max_body and the stall timeout on the body, the
+//     decided path, the X-Forwarded-* and identity headers gatehouse
+//     vouches for, gatehouse's own cookies stripped.
+//   - forward (forward.go, gateway.go): the backend's answer, or a page
+//     saying whose fault it is that there is none.
+//
+// Around them, writer.go keeps the answer's stall deadline and what the
+// access log and metrics need; pages.go renders every page.
 package proxy
 
 import (
@@ -9,6 +32,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -60,6 +84,16 @@ type SignIn interface {
 	// Begin answers a family request that has no session: a sign-in
 	// redirect for a browser navigation, 401 JSON for anything else.
 	Begin(w http.ResponseWriter, r *http.Request)
+}
+
+// DeviceTokens is implemented by a SignIn that also accepts device tokens:
+// long-lived tokens a family member made for a phone or TV app, sent in
+// the oidc block's device_token_header.
+type DeviceTokens interface {
+	// Device returns the family user a device token stands for. When it
+	// returns false it has answered the request itself (401 JSON for an
+	// unknown or revoked token, 429 over the token's rate limit).
+	Device(w http.ResponseWriter, r *http.Request, token string, client netip.Addr) (*auth.FamilyUser, bool)
 }
 
 // SetSignIn installs family sign-in; nil removes it.
@@ -335,15 +369,6 @@ func (g *Gateway) newDirect(r *routes.Route, sc routes.ServerConfig, onError fun
 }
 
 var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip"}
-
-// keepOwnCookies drops a backend's attempt to set one of gatehouse's own
-// cookies from its answer, and says so: an app that tries is broken or
-// compromised.
-func (g *Gateway) keepOwnCookies(route string, h http.Header) {
-	if n := dropGatehouseCookies(h); n > 0 {
-		g.log.Warn("backend tried to set gatehouse's own cookie; removed from its answer", "route", route, "cookies", n)
-	}
-}
 
 // errBackendTimeout is a backend that took its request and sent no
 // response headers within the route's response_timeout.
