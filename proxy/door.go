@@ -77,7 +77,7 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Prepare and forward: the backend gets the decided request only.
 	if h.prepare(w, &v, r) {
-		v.st.upstreams[v.m.Route].serve(v.lw, r)
+		h.forward(&v, r)
 	}
 }
 

@@ -3,7 +3,6 @@ package proxy
 import (
 	"io"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"gatehouse/auth"
@@ -29,8 +28,7 @@ func (h *doorHandler) prepare(w http.ResponseWriter, v *visit, r *http.Request) 
 		}
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		v.lw.body = &stallReader{ReadCloser: r.Body, rc: http.NewResponseController(w), stall: v.st.table.Config.Server.StallTimeout}
-		r.Body = v.lw.body
+		r.Body = &stallReader{ReadCloser: r.Body, rc: http.NewResponseController(w), stall: v.st.table.Config.Server.StallTimeout}
 	}
 	r.URL.Path, r.URL.RawPath = v.path, ""
 	setOutboundHeaders(r.Header, r.Host, v.fwd, v.id, v.m.Route.Doors[h.door])
@@ -89,18 +87,6 @@ type stallReader struct {
 	rc       *http.ResponseController
 	stall    time.Duration
 	deadline time.Time
-	// failed is the first failure reading the client's body, so a failed
-	// forward can be told apart from a failed backend. The Transport
-	// reads the body on a goroutine of its own.
-	failed atomic.Pointer[error]
-}
-
-// err is the first failure reading the body, nil while none.
-func (s *stallReader) err() error {
-	if p := s.failed.Load(); p != nil {
-		return *p
-	}
-	return nil
 }
 
 func (s *stallReader) Read(p []byte) (int, error) {
@@ -111,9 +97,5 @@ func (s *stallReader) Read(p []byte) (int, error) {
 			_ = s.rc.SetReadDeadline(s.deadline)
 		}
 	}
-	n, err := s.ReadCloser.Read(p)
-	if err != nil && err != io.EOF && s.failed.Load() == nil {
-		s.failed.CompareAndSwap(nil, &err)
-	}
-	return n, err
+	return s.ReadCloser.Read(p)
 }

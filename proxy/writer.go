@@ -27,8 +27,6 @@ type loggingWriter struct {
 	// closeConn: the connection closes after this answer, whatever the
 	// handler set in the header.
 	closeConn bool
-	// body is the request's body as the door handed it on, nil without one.
-	body *stallReader
 }
 
 func (w *loggingWriter) WriteHeader(code int) {
