@@ -30,9 +30,9 @@ import (
 // It keeps ReverseProxy's semantics (the differential test compares both):
 // hop-by-hop headers and those a client names in Connection are dropped,
 // except gatehouse's own forwarding and identity headers; "Te: trailers"
-// passes; unparseable query parameters and anything unusual go the
-// ReverseProxy way, which stays the path for bodies, upgrades and HTTPS
-// backends.
+// passes; every 1xx answer is passed on; unparseable query parameters and
+// anything unusual go the ReverseProxy way, which stays the path for
+// bodies, upgrades and HTTPS backends.
 
 // direct forwards one route's eligible requests.
 type direct struct {
@@ -180,8 +180,6 @@ func connectionTokens(values []string) iter.Seq[string] {
 	}
 }
 
-var errTooManyInformational = errors.New("backend sent more than 5 informational (1xx) responses")
-
 // errBackendProtocol is a response a plain request cannot be given.
 var errBackendProtocol = errors.New("backend switched protocols on a request that asked for no upgrade")
 
@@ -270,15 +268,15 @@ func (d *direct) roundTrip(w http.ResponseWriter, r *http.Request, head []byte) 
 func (d *direct) readHead(w http.ResponseWriter, r *http.Request, c *directConn) (*http.Response, error) {
 	ctx := r.Context()
 	res, err := http.ReadResponse(c.br, r)
-	// At most 5 informational answers, as the Transport allows.
-	for n := 0; err == nil && res.StatusCode >= 100 && res.StatusCode < 200 && res.StatusCode != http.StatusSwitchingProtocols; n++ {
-		if n == 5 {
-			err = errTooManyInformational
-			break
-		}
-		if res.StatusCode != http.StatusContinue {
-			forwardInformational(w, res)
-		}
+	// Every informational answer passes on, a 100 Continue to a request
+	// that sent no Expect too, however many come: under ReverseProxy,
+	// which watches them with Got1xxResponse, the Transport passes each on
+	// and gives the next head a header limit of its own; only the response
+	// timeout bounds them all (golang/go src/net/http/transport.go,
+	// persistConn.readResponse).
+	for err == nil && res.StatusCode >= 100 && res.StatusCode < 200 && res.StatusCode != http.StatusSwitchingProtocols {
+		forwardInformational(w, res)
+		c.limitHead(true)
 		res, err = http.ReadResponse(c.br, r)
 	}
 	c.limitHead(false)
@@ -301,15 +299,14 @@ func (d *direct) readHead(w http.ResponseWriter, r *http.Request, c *directConn)
 }
 
 // forwardInformational passes a 1xx answer (103 Early Hints) to the client
-// with its own headers only.
+// as ReverseProxy's Got1xxResponse does: its headers added to w's, written,
+// and cleared. Serve has held back the headers set before forwarding, so
+// the 1xx carries the backend's only.
 func forwardInformational(w http.ResponseWriter, res *http.Response) {
 	h := w.Header()
-	saved := h.Clone()
-	clear(h)
 	copyHeaders(h, res.Header)
 	w.WriteHeader(res.StatusCode)
 	clear(h)
-	copyHeaders(h, saved)
 }
 
 // copyHeaders adds src's values to dst. Slices of src are taken over where

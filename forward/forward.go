@@ -116,6 +116,11 @@ func (c *Client) Backend(r Route) *Backend {
 // fails before the answer begins, it writes nothing to w (bar 1xx answers
 // already passed on) and returns why.
 func (b *Backend) Serve(w http.ResponseWriter, r *http.Request) *Error {
+	if len(w.Header()) > 0 {
+		hw := holdHeaders(w)
+		defer hw.release()
+		w = hw
+	}
 	if b.direct != nil && directEligible(r) {
 		if served, err := b.direct.serve(w, r); served {
 			return err

@@ -18,8 +18,9 @@
 //   - prepare (prepare.go): max_body and the stall timeout on the body, the
 //     decided path, the X-Forwarded-* and identity headers gatehouse
 //     vouches for, gatehouse's own cookies stripped.
-//   - forward (forward.go, gateway.go): the backend's answer, or a page
-//     saying whose fault it is that there is none.
+//   - forward (forward.go, and the forward package it calls): the
+//     backend's answer, or a page saying whose fault it is that there is
+//     none (the client's body, the backend's silence or absence).
 //
 // Around them, writer.go keeps the answer's stall deadline and what the
 // access log and metrics need; pages.go renders every page.
