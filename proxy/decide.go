@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"gatehouse/auth"
+	"gatehouse/page"
 )
 
 // decide applies the route's access level to the identity and answers
@@ -18,15 +19,15 @@ func (h *doorHandler) decide(v *visit, r *http.Request, policy auth.Policy) bool
 	case auth.Allow:
 		return true
 	case auth.Deny:
-		writePage(v.lw, http.StatusForbidden, forbiddenPage(v.routeName, v.id, v.st.table.Config.Tailnet))
+		page.Write(v.lw, http.StatusForbidden, forbiddenPage(v.routeName, v.id, v.st.table.Config.Tailnet))
 	case auth.SignIn:
 		if v.signIn != nil {
 			v.signIn.Begin(v.lw, r)
 			return false
 		}
-		writePage(v.lw, http.StatusServiceUnavailable, signInUnavailablePage(v.routeName))
+		page.Write(v.lw, http.StatusServiceUnavailable, signInUnavailablePage(v.routeName))
 	case auth.SignInUnavailable:
-		writePage(v.lw, http.StatusServiceUnavailable, signInUnavailablePage(v.routeName))
+		page.Write(v.lw, http.StatusServiceUnavailable, signInUnavailablePage(v.routeName))
 	default: // auth.NotFound, and any verdict this switch does not know
 		writeNotFound(v.lw)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"gatehouse/forward"
+	"gatehouse/page"
 	"gatehouse/routes"
 )
 
@@ -26,31 +27,31 @@ func (g *Gateway) forwardFailed(w http.ResponseWriter, req *http.Request, r *rou
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err.Err, &tooBig) || errors.As(err.Body, &tooBig):
-		writePage(w, http.StatusRequestEntityTooLarge, tooLargePage(r.Name, tooBig.Limit, door))
+		page.Write(w, http.StatusRequestEntityTooLarge, tooLargePage(r.Name, tooBig.Limit, door))
 	case errors.Is(err.Body, os.ErrDeadlineExceeded):
 		// The upload made no progress for stall_timeout. Reading it
 		// failed, which ends the request's context too; the client is
 		// still there to read the answer.
-		writePage(w, http.StatusRequestTimeout, stalledPage)
+		page.Write(w, http.StatusRequestTimeout, stalledPage)
 	case req.Context().Err() != nil:
 		// The client went away; nobody is left to answer. 499 is only
 		// for the access log and metrics.
 		w.WriteHeader(499)
 	case err.Body != nil:
 		g.log.Info("malformed request body", "route", r.Name, "err", err.Body)
-		writePage(w, http.StatusBadRequest, malformedBodyPage)
+		page.Write(w, http.StatusBadRequest, malformedBodyPage)
 	case err.Timeout():
 		timeout := r.ResponseTimeoutIn(g.state.Load().table.Config.Server)
 		g.log.Warn("backend timed out", "route", r.Name, "response_timeout", timeout, "err", err)
 		if g.metrics != nil {
 			g.metrics.UpstreamErrors.WithLabelValues(r.Name).Inc()
 		}
-		writePage(w, http.StatusGatewayTimeout, gatewayTimeoutPage(r.Name, timeout))
+		page.Write(w, http.StatusGatewayTimeout, gatewayTimeoutPage(r.Name, timeout))
 	default:
 		g.log.Warn("backend error", "route", r.Name, "err", err)
 		if g.metrics != nil {
 			g.metrics.UpstreamErrors.WithLabelValues(r.Name).Inc()
 		}
-		writePage(w, http.StatusBadGateway, badGatewayPage(r.Name))
+		page.Write(w, http.StatusBadGateway, badGatewayPage(r.Name))
 	}
 }

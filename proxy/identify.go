@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"gatehouse/auth"
+	"gatehouse/page"
 	"gatehouse/routes"
 )
 
@@ -19,7 +20,7 @@ func (h *doorHandler) identify(v *visit, r *http.Request) (policy auth.Policy, o
 	if h.door == routes.Tailnet {
 		peer, ok := h.tailnetPeer(v, r)
 		if !ok {
-			writePage(v.lw, http.StatusForbidden, whoIsFailedPage)
+			page.Write(v.lw, http.StatusForbidden, whoIsFailedPage)
 			return policy, false
 		}
 		v.id.Tailnet = peer

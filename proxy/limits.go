@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gatehouse/auth"
+	"gatehouse/page"
 	"gatehouse/ratelimit"
 	"gatehouse/routes"
 )
@@ -109,7 +110,7 @@ func (g *Gateway) tooMany(w http.ResponseWriter, route string, v ratelimit.Verdi
 		g.metrics.RateLimited.WithLabelValues(route, reason).Inc()
 	}
 	w.Header()["Retry-After"] = []string{strconv.Itoa(secs)}
-	writePage(w, http.StatusTooManyRequests, body)
+	page.Write(w, http.StatusTooManyRequests, body)
 }
 
 // merge fills the unset fields of a limit from the enclosing one.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"gatehouse/page"
 	"gatehouse/routes"
 )
 
@@ -13,13 +14,13 @@ import (
 // answered with 400 and ok false.
 func cleanPath(w http.ResponseWriter, u *url.URL) (path string, ok bool) {
 	if !validPath(u.Path) || u.Path == "" && u.Opaque != "" {
-		writePage(w, http.StatusBadRequest, badRequestPage)
+		page.Write(w, http.StatusBadRequest, badRequestPage)
 		return "", false
 	}
 	// Refused before the host is looked at, so the answer is the same for
 	// every host (invariant 1) and no backend is reached (invariant 9).
 	if routes.AmbiguousPath(u.Path) {
-		writePage(w, http.StatusBadRequest, ambiguousPathPage)
+		page.Write(w, http.StatusBadRequest, ambiguousPathPage)
 		return "", false
 	}
 	return routes.CleanPath(u.Path), true

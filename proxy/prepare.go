@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gatehouse/auth"
+	"gatehouse/page"
 	"gatehouse/routes"
 )
 
@@ -17,7 +18,7 @@ import (
 func (h *doorHandler) prepare(w http.ResponseWriter, v *visit, r *http.Request) bool {
 	if max := v.m.Route.MaxBody; max > 0 {
 		if r.ContentLength > max {
-			writePage(v.lw, http.StatusRequestEntityTooLarge, tooLargePage(v.routeName, max, h.doorName))
+			page.Write(v.lw, http.StatusRequestEntityTooLarge, tooLargePage(v.routeName, max, h.doorName))
 			return false
 		}
 		if r.Body != nil && r.Body != http.NoBody {
