@@ -414,9 +414,19 @@ route "tn" {
     identity_headers = ["Tailscale-User-Login", "Remote-User"]
   }
 }
+route "photos" {
+  backend = "`+be.url+`"
+  cloudflare {
+    host   = "photos"
+    access = "family"
+  }
+}
 `)
 	direct := startDiffGateway(t, "direct", cfg, false)
 	reverse := startDiffGateway(t, "reverse-proxy-only", cfg, true)
+	// Family routes renew the session on every request.
+	direct.gw.SetSignIn(renewingSignIn{})
+	reverse.gw.SetSignIn(renewingSignIn{})
 
 	type check func(t *testing.T, got rawSeen, resp clientAnswer)
 	cases := []struct {
@@ -580,6 +590,13 @@ route "tn" {
 				if want := []string{"100 map[]", "102 map[]"}; !slices.Equal(resp.Informational, want) || resp.Status != 200 {
 					t.Errorf("client got 1xx %q, then %d, want %q then 200", resp.Informational, resp.Status, want)
 				}
+			}},
+		{name: "renewed session cookie and a 103", method: "GET", req: rawRequestTo("photos.example.com", "GET", "/hints"), direct: true,
+			check: func(t *testing.T, _ rawSeen, resp clientAnswer) {
+				if len(resp.Informational) != 1 || strings.Contains(resp.Informational[0], "Set-Cookie") {
+					t.Errorf("client got 1xx %q, want one 103 without the cookie", resp.Informational)
+				}
+				hdrIs(t, "client", resp.Header, "Set-Cookie", renewedCookie)
 			}},
 		{name: "backend switches protocols", method: "GET", req: rawRequest("GET", "/switch"), direct: true,
 			check: func(t *testing.T, _ rawSeen, resp clientAnswer) {
