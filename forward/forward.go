@@ -74,7 +74,6 @@ func (c *Client) CloseIdle() {
 
 // Route is what forwarding needs to know of one route.
 type Route struct {
-	Name string // for the logs
 	// URL is the backend's base URL; Socket, when set, the Unix socket it
 	// listens on.
 	URL    *url.URL

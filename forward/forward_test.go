@@ -26,7 +26,7 @@ func TestServeReportsWhoFailed(t *testing.T) {
 	u, _ := url.Parse(backend.URL)
 	c := NewClient(Options{IdleTimeout: time.Minute})
 	defer c.CloseIdle()
-	b := c.Backend(Route{Name: "app", URL: u, ResponseTimeout: time.Minute})
+	b := c.Backend(Route{URL: u, ResponseTimeout: time.Minute})
 	broken := errors.New("client's upload broke off")
 
 	cases := []struct {

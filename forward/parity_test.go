@@ -152,7 +152,7 @@ func newPair(t testing.TB) *pair {
 	t.Helper()
 	be := newScriptedBackend(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	route := forward.Route{Name: "app", URL: be.url, Protected: gatehouseHeaders, ResponseTimeout: hangGuard, IdleTimeout: time.Minute}
+	route := forward.Route{URL: be.url, Protected: gatehouseHeaders, ResponseTimeout: hangGuard, IdleTimeout: time.Minute}
 	cd := forward.NewClient(forward.Options{Logger: logger, IdleTimeout: time.Minute})
 	cr := forward.NewClient(forward.Options{Logger: logger, IdleTimeout: time.Minute, ReverseProxyOnly: true})
 	t.Cleanup(cd.CloseIdle)

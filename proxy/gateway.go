@@ -115,7 +115,6 @@ type routeLimits struct {
 
 // upstream is a route's way to its backend, and its metrics.
 type upstream struct {
-	route   *routes.Route
 	backend *forward.Backend
 	metrics [2]*metrics.RouteDoor // by door
 }
@@ -171,7 +170,8 @@ func (g *Gateway) Swap(t *routes.Table) {
 		}
 		st.upstreams[r] = up
 	}
-	// Family sign-in is not built yet: family routes fail closed.
+	// Family routes fail closed unless a sign-in in force says it is
+	// ready (identify.go decides that per request).
 	st.policy = auth.Policy{SignInReady: false}
 	if tc := t.Config.Tailnet; tc != nil {
 		st.admins = auth.NewAdminSet(tc.Admins, tc.AdminCapability)
@@ -219,8 +219,8 @@ func (g *Gateway) newUpstream(r *routes.Route, sc routes.ServerConfig) *upstream
 			protected = append(protected, dr.IdentityHeaders...)
 		}
 	}
-	return &upstream{route: r, backend: g.client.Backend(forward.Route{
-		Name: r.Name, URL: r.Backend.URL, Socket: r.Backend.Socket,
+	return &upstream{backend: g.client.Backend(forward.Route{
+		URL: r.Backend.URL, Socket: r.Backend.Socket,
 		Protected:       protected,
 		ResponseTimeout: r.ResponseTimeoutIn(sc),
 		IdleTimeout:     sc.UpstreamIdleTimeout,
