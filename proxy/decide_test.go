@@ -61,6 +61,7 @@ func TestDecide(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "http://"+c.host+"/", nil)
+			r.Header.Set("Accept", "text/html") // a browser: the pages (API clients get JSON, TestShippedMatrixCloudflare)
 			h, v, rec := stageVisit(t, g, c.door, r)
 			if v.m.Route == nil {
 				t.Fatalf("%s matches no route on the %s door", c.host, c.door)

@@ -49,8 +49,12 @@ func TestIdentify(t *testing.T) {
 		{name: "family session", door: routes.Cloudflare, host: "photos.example.com",
 			signIn: &fakeSignIn{ready: true, user: alice, cookie: "__Host-gatehouse=renewed"}, ok: true,
 			family: alice, ready: true, setsCookie: true},
-		{name: "family, provider down", door: routes.Cloudflare, host: "photos.example.com",
-			signIn: &fakeSignIn{ready: false, user: alice}, ok: true},
+		// The session is asked while the provider is down: one within its
+		// outage grace stands and makes sign-in available for it.
+		{name: "family, provider down, session within its grace", door: routes.Cloudflare, host: "photos.example.com",
+			signIn: &fakeSignIn{ready: false, user: alice}, ok: true, family: alice, ready: true},
+		{name: "family, provider down, no session", door: routes.Cloudflare, host: "photos.example.com",
+			signIn: &fakeSignIn{ready: false}, ok: true},
 		{name: "session only on family routes", door: routes.Cloudflare, host: "app.example.com",
 			signIn: &fakeSignIn{ready: true, user: alice}, ok: true},
 		{name: "device token, provider down", door: routes.Cloudflare, host: "photos.example.com",
