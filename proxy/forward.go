@@ -1,586 +1,71 @@
 package proxy
 
 import (
-	"bufio"
-	"context"
 	"errors"
-	"fmt"
-	"io"
-	"iter"
-	"mime"
-	"net"
+	"log/slog"
 	"net/http"
-	"net/textproto"
 	"os"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 
-	"golang.org/x/net/http/httpguts"
+	"gatehouse/forward"
+	"gatehouse/page"
+	"gatehouse/routes"
 )
 
-// The direct path forwards the requests that make up nearly all of a
-// gateway's traffic — GET and HEAD without a body, not an upgrade, to a
-// plain-HTTP backend — over keep-alive connections of its own, on the
-// request's goroutine. httputil.ReverseProxy with http.Transport spends
-// two goroutine hand-offs per request (the persistConn read and write
-// loops), a request clone and a trace hook; under load that was the
-// largest share of gatehouse's CPU after the syscalls themselves.
-//
-// It keeps ReverseProxy's semantics (the differential test compares both):
-// hop-by-hop headers and those a client names in Connection are dropped,
-// except gatehouse's own forwarding and identity headers; "Te: trailers"
-// passes; unparseable query parameters and anything unusual go the
-// ReverseProxy way, which stays the path for bodies, upgrades and HTTPS
-// backends.
-
-// directPool is the idle keep-alive connections to one backend address,
-// shared by every route that forwards there and kept across reloads.
-type directPool struct {
-	network, addr string
-	idleTimeout   time.Duration
-
-	mu      sync.Mutex
-	idle    []*directConn // most recently used last
-	reaping bool
-}
-
-type directConn struct {
-	conn      net.Conn
-	in        headLimitReader // what br reads from
-	br        *bufio.Reader
-	idleSince time.Time
-}
-
-// maxResponseHead bounds what a backend may send before its body, as the
-// Transport's MaxResponseHeaderBytes default does: a broken backend
-// streaming an endless header line cannot grow gatehouse's memory.
-const maxResponseHead = 10 << 20
-
-var errResponseHeadTooLarge = errors.New("backend response headers exceed 10 MiB")
-
-// headLimitReader reads the connection, and while a response head is being
-// read, at most left bytes of it.
-type headLimitReader struct {
-	conn    net.Conn
-	limited bool
-	left    int64
-}
-
-func (h *headLimitReader) Read(p []byte) (int, error) {
-	if !h.limited {
-		return h.conn.Read(p)
-	}
-	if h.left <= 0 {
-		return 0, errResponseHeadTooLarge
-	}
-	if int64(len(p)) > h.left {
-		p = p[:h.left]
-	}
-	n, err := h.conn.Read(p)
-	h.left -= int64(n)
-	return n, err
-}
-
-func (c *directConn) limitHead(on bool) { c.in.limited, c.in.left = on, maxResponseHead }
-
-// maxIdlePerBackend matches the Transport's MaxIdleConnsPerHost.
-const maxIdlePerBackend = 1024
-
-var directReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, copyBufferSize) }}
-
-// get returns an idle connection, or nil when there is none.
-func (p *directPool) get(now time.Time) *directConn {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for n := len(p.idle); n > 0; n = len(p.idle) {
-		c := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		if p.idleTimeout > 0 && now.Sub(c.idleSince) >= p.idleTimeout {
-			c.conn.Close()
-			continue
-		}
-		c.takeReader()
-		return c
-	}
-	return nil
-}
-
-// takeReader lends the connection a read buffer from the shared pool;
-// releaseReader gives it back. Only a connection in use holds one.
-func (c *directConn) takeReader() {
-	c.br = directReaders.Get().(*bufio.Reader)
-	c.br.Reset(&c.in)
-}
-
-func (c *directConn) releaseReader() {
-	if c.br != nil {
-		c.br.Reset(nil)
-		directReaders.Put(c.br)
-		c.br = nil
+// forward sends the prepared request to the route's backend (the forward
+// package). When no answer comes, the client gets a page saying whose
+// fault that is.
+func (h *doorHandler) forward(v *visit, r *http.Request) {
+	v.lw.forwarded = true
+	if err := v.st.upstreams[v.m.Route].backend.Serve(v.lw, r); err != nil {
+		h.g.forwardFailed(v.lw, r, v.m.Route, h.doorName, err)
 	}
 }
 
-func (p *directPool) dial(ctx context.Context) (*directConn, error) {
-	conn, err := upstreamDialer.DialContext(ctx, p.network, p.addr)
-	if err != nil {
-		return nil, err
-	}
-	c := &directConn{conn: conn, in: headLimitReader{conn: conn}}
-	c.takeReader()
-	return c, nil
-}
-
-// put keeps a connection whose last response was read to its end. Its
-// reader goes back to the shared pool: an idle connection holds no buffer.
-func (p *directPool) put(c *directConn, now time.Time) {
-	c.releaseReader()
-	c.idleSince = now
-	p.mu.Lock()
-	if len(p.idle) >= maxIdlePerBackend {
-		p.mu.Unlock()
-		c.conn.Close()
-		return
-	}
-	p.idle = append(p.idle, c)
-	startReaper := p.idleTimeout > 0 && !p.reaping
-	p.reaping = p.reaping || startReaper
-	p.mu.Unlock()
-	if startReaper {
-		go p.reap()
-	}
-}
-
-// discard closes a connection that cannot carry another request.
-func (p *directPool) discard(c *directConn) {
-	c.conn.Close()
-	c.releaseReader()
-}
-
-// reap closes connections idle for the idle timeout, checking four times
-// per timeout, so none outlives it — the timeout is chosen to be shorter
-// than the backend's own keep-alive, which avoids sending a request on a
-// connection the backend is closing. It stops when nothing is idle.
-func (p *directPool) reap() {
-	tick := p.idleTimeout / 4
-	for {
-		time.Sleep(tick)
-		cutoff := time.Now().Add(tick - p.idleTimeout)
-		p.mu.Lock()
-		// Oldest first: stop at the first one still fresh.
-		n := 0
-		for n < len(p.idle) && !p.idle[n].idleSince.After(cutoff) {
-			p.idle[n].conn.Close()
-			n++
+// forwardFailed answers a request whose forwarding failed, by whose fault
+// it failed: the client's body (too large 413, stalled 408, malformed 400,
+// never counted against the backend), the client leaving (499, for the log
+// only), the backend not answering in time (504) or at all (502).
+func (g *Gateway) forwardFailed(w http.ResponseWriter, req *http.Request, r *routes.Route, door string, err *forward.Error) {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err.Err, &tooBig) || errors.As(err.Body, &tooBig):
+		page.Write(w, http.StatusRequestEntityTooLarge, tooLargePage(r.Name, tooBig.Limit, door))
+	case errors.Is(err.Body, os.ErrDeadlineExceeded):
+		// The upload made no progress for stall_timeout. Reading it
+		// failed, which ends the request's context too; the client is
+		// still there to read the answer.
+		page.Write(w, http.StatusRequestTimeout, stalledPage)
+	case req.Context().Err() != nil:
+		// The client went away; nobody is left to answer. 499 is only
+		// for the access log and metrics.
+		w.WriteHeader(499)
+	case err.Body != nil:
+		g.log.Info("malformed request body", "route", r.Name, "err", err.Body)
+		page.Write(w, http.StatusBadRequest, malformedBodyPage)
+	case err.Timeout():
+		timeout := r.ResponseTimeoutIn(g.state.Load().table.Config.Server)
+		g.log.Warn("backend timed out", "route", r.Name, "response_timeout", timeout, "err", err)
+		if g.metrics != nil {
+			g.metrics.UpstreamErrors.WithLabelValues(r.Name).Inc()
 		}
-		rest := copy(p.idle, p.idle[n:])
-		clear(p.idle[rest:])
-		p.idle = p.idle[:rest]
-		if len(p.idle) == 0 {
-			p.reaping = false
-			p.mu.Unlock()
-			return
+		page.Write(w, http.StatusGatewayTimeout, gatewayTimeoutPage(r.Name, timeout))
+	default:
+		var since time.Time
+		known := false
+		if g.health != nil {
+			since, known = g.health.DownSince(r.Name)
 		}
-		p.mu.Unlock()
+		// The health check logged the outage once; every visitor's 502
+		// during it is not news.
+		level := slog.LevelWarn
+		if known {
+			level = slog.LevelDebug
+		}
+		g.log.Log(req.Context(), level, "backend error", "route", r.Name, "err", err)
+		if g.metrics != nil {
+			g.metrics.UpstreamErrors.WithLabelValues(r.Name).Inc()
+		}
+		page.Write(w, http.StatusBadGateway, badGatewayPage(r.Name, since))
 	}
 }
-
-func (p *directPool) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.idle {
-		c.conn.Close()
-	}
-	clear(p.idle)
-	p.idle = p.idle[:0]
-}
-
-// directPools holds one pool per backend address for the gateway's life.
-type directPools struct {
-	mu    sync.Mutex
-	pools map[string]*directPool
-}
-
-func (ps *directPools) pool(network, addr string, idleTimeout time.Duration) *directPool {
-	key := network + "\x00" + addr
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	// A pool whose idle timeout changed on reload is replaced; its idle
-	// connections run out through its reaper.
-	if p, ok := ps.pools[key]; ok && p.idleTimeout == idleTimeout {
-		return p
-	}
-	if ps.pools == nil {
-		ps.pools = make(map[string]*directPool)
-	}
-	p := &directPool{network: network, addr: addr, idleTimeout: idleTimeout}
-	ps.pools[key] = p
-	return p
-}
-
-func (ps *directPools) closeIdle() {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	for _, p := range ps.pools {
-		p.close()
-	}
-}
-
-// direct forwards one route's eligible requests.
-type direct struct {
-	pool *directPool
-	// protected are the headers gatehouse itself sets for this route: a
-	// client naming them in Connection does not remove them.
-	protected map[string]bool
-	// onError answers a failed exchange exactly as ReverseProxy's error
-	// handler does (502 page, 504 on a timeout, 499 for a departed client).
-	onError func(http.ResponseWriter, *http.Request, error)
-	// responseTimeout bounds the wait for the response head, as the
-	// Transport's ResponseHeaderTimeout does on the ReverseProxy path.
-	responseTimeout time.Duration
-	// keepOwnCookies removes gatehouse's cookies from a backend's answer.
-	keepOwnCookies func(http.Header)
-}
-
-// directEligible reports whether r can take the direct path.
-func directEligible(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	if r.ContentLength != 0 || (r.Body != nil && r.Body != http.NoBody) {
-		return false
-	}
-	h := r.Header
-	if _, ok := h["Upgrade"]; ok {
-		return false
-	}
-	if _, ok := h["Expect"]; ok {
-		return false
-	}
-	return cleanQuery(r.URL.RawQuery)
-}
-
-// cleanQuery reports whether ReverseProxy would forward the query as it is:
-// it re-encodes (and drops parts of) queries with ';' or bad escapes, and
-// those go its way so both paths send the same thing.
-func cleanQuery(q string) bool {
-	for i := 0; i < len(q); i++ {
-		switch q[i] {
-		case ';':
-			return false
-		case '%':
-			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-var directRequestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-// hopByHop are dropped in both directions (RFC 9110 7.6.1), as ReverseProxy
-// drops them.
-var hopByHop = map[string]bool{
-	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true,
-	"Proxy-Authenticate": true, "Proxy-Authorization": true, "Te": true,
-	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-}
-
-// appendRequest writes r as an HTTP/1.1 request head. It reports false when
-// a header cannot be sent as it is (a value with a line break, from a
-// claim or a login name): ReverseProxy's Transport then refuses it with its
-// usual error.
-func (d *direct) appendRequest(b []byte, r *http.Request) ([]byte, bool) {
-	b = append(b, r.Method...)
-	b = append(b, ' ')
-	b = append(b, r.URL.EscapedPath()...)
-	if r.URL.RawQuery != "" || r.URL.ForceQuery {
-		b = append(b, '?')
-		b = append(b, r.URL.RawQuery...)
-	}
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	if !httpguts.ValidHostHeader(r.Host) {
-		return b, false
-	}
-	b = append(b, r.Host...)
-	b = append(b, "\r\n"...)
-
-	var named []string // headers the client named in Connection
-	for f := range connectionTokens(r.Header["Connection"]) {
-		named = append(named, textproto.CanonicalMIMEHeaderKey(f))
-	}
-	for k, vs := range r.Header {
-		if hopByHop[k] || k == "Host" || k == "Content-Length" || k == "Forwarded" {
-			continue
-		}
-		if len(named) > 0 && !d.protected[k] && slices.Contains(named, k) {
-			continue
-		}
-		if !httpguts.ValidHeaderFieldName(k) {
-			return b, false
-		}
-		for _, v := range vs {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return b, false
-			}
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, textproto.TrimString(v)...)
-			b = append(b, "\r\n"...)
-		}
-	}
-	if httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers") {
-		b = append(b, "Te: trailers\r\n"...)
-	}
-	return append(b, "\r\n"...), true
-}
-
-// connectionTokens yields the header names listed in Connection values.
-func connectionTokens(values []string) iter.Seq[string] {
-	return func(yield func(string) bool) {
-		for _, v := range values {
-			for f := range strings.SplitSeq(v, ",") {
-				if f = textproto.TrimString(f); f != "" && !yield(f) {
-					return
-				}
-			}
-		}
-	}
-}
-
-var errTooManyInformational = errors.New("backend sent more than 5 informational (1xx) responses")
-
-// errBackendProtocol is a response a plain request cannot be given.
-var errBackendProtocol = errors.New("backend switched protocols on a request that asked for no upgrade")
-
-// serve forwards r and reports whether it did; false means nothing was sent
-// anywhere and the request should take the ReverseProxy path.
-func (d *direct) serve(w *loggingWriter, r *http.Request) bool {
-	bp := directRequestBufs.Get().(*[]byte)
-	head, ok := d.appendRequest((*bp)[:0], r)
-	defer func() {
-		if cap(head) <= 64<<10 {
-			*bp = head[:0]
-			directRequestBufs.Put(bp)
-		}
-	}()
-	if !ok {
-		return false
-	}
-
-	ctx := r.Context()
-	var c *directConn
-	var res *http.Response
-	for attempt := 0; ; attempt++ {
-		now := time.Now()
-		reused := false
-		if attempt == 0 {
-			c = d.pool.get(now)
-			reused = c != nil
-		}
-		if c == nil {
-			var err error
-			if c, err = d.pool.dial(ctx); err != nil {
-				d.onError(w, r, err)
-				return true
-			}
-		}
-		// The client leaving interrupts the exchange; the connection is
-		// then closed rather than reused.
-		// The callback gets its own copy of the connection: c changes
-		// below, possibly while a late callback runs.
-		conn := c.conn
-		if d.responseTimeout > 0 {
-			// Set before the callback below can run, so it never
-			// overwrites the callback's deadline.
-			_ = conn.SetReadDeadline(time.Now().Add(d.responseTimeout))
-		}
-		stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(aLongTimeAgo) })
-		_, err := c.conn.Write(head)
-		c.limitHead(true)
-		if err == nil {
-			_, err = c.br.Peek(1)
-		}
-		if err != nil {
-			stop()
-			d.pool.discard(c)
-			c = nil
-			timedOut := errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil
-			// A kept connection the backend closed meanwhile fails
-			// before any answer: GET and HEAD are safe to send again.
-			// One that only kept silent is not asked twice.
-			if reused && ctx.Err() == nil && !timedOut {
-				continue
-			}
-			if timedOut {
-				err = fmt.Errorf("%w (%v)", errBackendTimeout, err)
-			}
-			d.onError(w, r, err)
-			return true
-		}
-		res, err = http.ReadResponse(c.br, r)
-		// At most 5 informational answers, as the Transport allows.
-		for n := 0; err == nil && res.StatusCode >= 100 && res.StatusCode < 200 && res.StatusCode != http.StatusSwitchingProtocols; n++ {
-			if n == 5 {
-				err = errTooManyInformational
-				break
-			}
-			if res.StatusCode != http.StatusContinue {
-				forwardInformational(w, res)
-			}
-			res, err = http.ReadResponse(c.br, r)
-		}
-		c.limitHead(false)
-		if d.responseTimeout > 0 && err == nil {
-			// The head is in: the body may take as long as it takes.
-			// A departing client's deadline is put back if it was set
-			// meanwhile.
-			_ = conn.SetReadDeadline(time.Time{})
-			if ctx.Err() != nil {
-				_ = conn.SetReadDeadline(aLongTimeAgo)
-			}
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
-			err = fmt.Errorf("%w (%v)", errBackendTimeout, err)
-		}
-		if err == nil && res.StatusCode == http.StatusSwitchingProtocols {
-			err = errBackendProtocol
-		}
-		if err != nil {
-			stop()
-			d.pool.discard(c)
-			d.onError(w, r, err)
-			return true
-		}
-		d.copyResponse(w, r, c, res, stop)
-		return true
-	}
-}
-
-// forwardInformational passes a 1xx answer (103 Early Hints) to the client
-// with its own headers only.
-func forwardInformational(w http.ResponseWriter, res *http.Response) {
-	h := w.Header()
-	saved := h.Clone()
-	clear(h)
-	copyHeaders(h, res.Header)
-	w.WriteHeader(res.StatusCode)
-	clear(h)
-	copyHeaders(h, saved)
-}
-
-// copyHeaders adds src's values to dst. Slices of src are taken over where
-// dst has none: src is a parsed response nobody else holds.
-func copyHeaders(dst, src http.Header) {
-	for k, vs := range src {
-		if old, ok := dst[k]; ok {
-			dst[k] = append(old[:len(old):len(old)], vs...)
-		} else {
-			dst[k] = vs
-		}
-	}
-}
-
-func (d *direct) copyResponse(w *loggingWriter, r *http.Request, c *directConn, res *http.Response, stop func() bool) {
-	h := res.Header
-	for f := range connectionTokens(h["Connection"]) {
-		h.Del(f)
-	}
-	for k := range hopByHop {
-		delete(h, k)
-	}
-	if _, ok := h["Set-Cookie"]; ok {
-		d.keepOwnCookies(h)
-	}
-	copyHeaders(w.Header(), h)
-	announced := len(res.Trailer)
-	if announced > 0 {
-		keys := make([]string, 0, announced)
-		for k := range res.Trailer {
-			keys = append(keys, k)
-		}
-		w.Header().Add("Trailer", strings.Join(keys, ", "))
-	}
-	w.WriteHeader(res.StatusCode)
-
-	// As ReverseProxy with FlushInterval 0: streams of unknown length and
-	// server-sent events reach the client write by write, and their
-	// headers at once, before the backend sends any of the body.
-	flush := res.ContentLength == -1
-	if !flush {
-		if ct := h["Content-Type"]; len(ct) > 0 && strings.Contains(ct[0], "event-stream") {
-			base, _, _ := mime.ParseMediaType(ct[0])
-			flush = base == "text/event-stream"
-		}
-	}
-	if flush {
-		w.Flush()
-	}
-
-	var readErr, writeErr error
-	buf := bufPool.Get()
-	for {
-		n, err := res.Body.Read(buf)
-		if n > 0 {
-			if _, writeErr = w.Write(buf[:n]); writeErr != nil {
-				break
-			}
-			if flush {
-				w.Flush()
-			}
-		}
-		if err != nil {
-			if err != io.EOF {
-				readErr = err
-			}
-			break
-		}
-	}
-	bufPool.Put(buf)
-	d.finish(w, r, c, res, announced, stop, readErr, writeErr)
-}
-
-// finish ends an exchange: the connection goes back to the pool when it
-// can carry another request, the trailers to the client.
-func (d *direct) finish(w *loggingWriter, r *http.Request, c *directConn, res *http.Response, announced int, stop func() bool, readErr, writeErr error) {
-	if readErr != nil || writeErr != nil {
-		stop()
-		d.pool.discard(c)
-		if readErr != nil && r.Context().Err() == nil {
-			// The backend broke off mid-body: the client must see a
-			// broken response, not a short one that looks complete.
-			panic(http.ErrAbortHandler)
-		}
-		return
-	}
-	if len(res.Trailer) > 0 {
-		// Chunked to the client so the trailers can follow.
-		w.Flush()
-		if len(res.Trailer) == announced {
-			copyHeaders(w.Header(), res.Trailer)
-		} else {
-			for k, vs := range res.Trailer {
-				for _, v := range vs {
-					w.Header().Add(http.TrailerPrefix+k, v)
-				}
-			}
-		}
-	}
-	// Reuse only a connection that is exactly at the end of an answer
-	// the backend meant to keep alive, and whose deadline was never
-	// touched by a departing client.
-	if stop() && !res.Close && c.br.Buffered() == 0 {
-		d.pool.put(c, time.Now())
-	} else {
-		d.pool.discard(c)
-	}
-}
-
-var aLongTimeAgo = time.Unix(1, 0)
