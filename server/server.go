@@ -130,7 +130,7 @@ func New(o Options) (s *Server, err error) {
 		}
 	}
 	s.closeOnFailure = append(s.closeOnFailure, func() { s.cloudflare.Close() })
-	s.cloudflareSrv = newHTTPServer(s.gw.Door(routes.Cloudflare), cfg.Server, o.Log)
+	s.cloudflareSrv = newHTTPServer(portalHost(s.gw.Table, s.gw.Door(routes.Cloudflare)), cfg.Server, o.Log)
 	// Watch before serving: once a request is answered, every later
 	// change to the file is seen.
 	if o.Watch {

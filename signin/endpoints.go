@@ -48,6 +48,11 @@ func (s *SignIn) ServeGatehouse(w http.ResponseWriter, r *http.Request) bool {
 			return true
 		}
 		s.devicesPage(w, r, host)
+	case portalPath:
+		if !allowMethods(w, r, http.MethodGet) {
+			return true
+		}
+		s.portal(w, r)
 	default:
 		return false
 	}
@@ -66,12 +71,15 @@ func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) boo
 }
 
 // familyHost reports whether host is the Cloudflare host of a route with
-// family access somewhere: the hosts sign-in begins on, returns to and
-// has its callback on.
+// family access somewhere, or the family portal's host: the hosts sign-in
+// begins on, returns to and has its callback on.
 func (s *SignIn) familyHost(host string) bool {
 	t := s.opt.Table()
 	if t == nil {
 		return false
+	}
+	if t.IsPortalHost(host) {
+		return true
 	}
 	for _, r := range t.Routes() {
 		if dr := r.Doors[routes.Cloudflare]; dr != nil && dr.Host == host && r.UsesAccess(routes.Cloudflare, routes.Family) {

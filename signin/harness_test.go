@@ -107,7 +107,9 @@ oidc {
 }
 
 route "photos" {
-  backend = %q
+  backend     = %q
+  description = "Family photos"
+  icon        = "📷"
   cloudflare {
     host   = "photos"
     access = "family"
