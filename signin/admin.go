@@ -65,4 +65,3 @@ func (s *SignIn) RevokeDevice(ctx context.Context, id, by string) (devices.Token
 	}
 	return t, nil
 }
-
