@@ -3,6 +3,7 @@ package signin
 import (
 	"bytes"
 	"html/template"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -24,7 +25,9 @@ type portalService struct {
 // reachable lists the Cloudflare routes u may open, by name: those the
 // door's own decision (auth.Policy.Decide) lets them into, so a route of a
 // group they are not in never shows.
-func reachable(t *routes.Table, u *auth.FamilyUser) []portalService {
+// Links keep port, the port the portal itself was reached on ("" without
+// one, as through Cloudflare).
+func reachable(t *routes.Table, u *auth.FamilyUser, port string) []portalService {
 	var out []portalService
 	policy := auth.Policy{SignInReady: true}
 	for _, r := range t.Routes() {
@@ -36,7 +39,7 @@ func reachable(t *routes.Table, u *auth.FamilyUser) []portalService {
 			continue
 		}
 		out = append(out, portalService{Name: r.Name, Description: r.Description, Icon: r.Icon,
-			IconImage: r.IconIsImage(), Link: "https://" + dr.Host + "/"})
+			IconImage: r.IconIsImage(), Link: "https://" + dr.Host + port + "/"})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -68,7 +71,7 @@ func (s *SignIn) portal(w http.ResponseWriter, r *http.Request) {
 		Services []portalService
 		Devices  string
 		Logout   string
-	}{who, reachable(t, u), devicesPath, logoutPath}); err != nil {
+	}{who, reachable(t, u, hostPort(r.Host)), devicesPath, logoutPath}); err != nil {
 		s.log.Error("portal page", "err", err)
 		writePage(w, http.StatusInternalServerError, "Portal broken", "The page could not be made; tell the person who runs this server.")
 		return
@@ -86,6 +89,14 @@ func (s *SignIn) portal(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(b.Bytes())
 	}
+}
+
+// hostPort is ":port" of a Host header that names one, else "".
+func hostPort(host string) string {
+	if _, port, err := net.SplitHostPort(host); err == nil && port != "" {
+		return ":" + port
+	}
+	return ""
 }
 
 var portalTmpl = template.Must(template.New("portal").Parse(`<!doctype html>

@@ -17,9 +17,9 @@ func TestPortalShowsExactlyTheirServices(t *testing.T) {
 		see, notSee []string
 	}{
 		{"kid", "https://photos.example.com/.gatehouse/",
-			[]string{"photos", "files", "passwords", "music", "Family photos", "📷", "https://files.example.com/"}, []string{"request"}},
+			[]string{"photos", "files", "passwords", "music", "Family photos", "📷", "https://files.example.com"}, []string{"request"}},
 		{"alice", "https://home.example.com/.gatehouse/",
-			[]string{"photos", "files", "passwords", "music", "request", "https://request.example.com/"}, nil},
+			[]string{"photos", "files", "passwords", "music", "request", "https://request.example.com"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.user, func(t *testing.T) {
