@@ -67,6 +67,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	accessLog := fs.Bool("access-log", true, "log one line per request")
+	accessLogFile := fs.String("access-log-file", "", "also write every request to `file` in the Combined Log Format (fail2ban, CrowdSec, GoAccess); SIGUSR1 reopens it")
 	switch cmd {
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "gatehouse", buildVersion())
@@ -137,6 +138,18 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	reopen := make(chan struct{}, 1)
+	go func() {
+		for range usr1 {
+			select {
+			case reopen <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	reload := make(chan struct{}, 1)
 	go func() {
 		for range hup {
@@ -148,6 +161,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}()
 	srv, err := server.New(server.Options{
 		ConfigPath: *config, Config: cfg, Log: log, AccessLog: *accessLog, Reload: reload, Watch: true,
+		AccessLogFile: *accessLogFile, ReopenLog: reopen,
 		Notify: sdnotify.FromEnv(),
 	})
 	if err == nil {

@@ -18,6 +18,7 @@ import (
 
 	"tailscale.com/tsnet"
 
+	"gatehouse/accesslog"
 	"gatehouse/dashboard"
 	"gatehouse/health"
 	"gatehouse/metrics"
@@ -35,6 +36,11 @@ type Options struct {
 	Config     *routes.Config // as loaded from ConfigPath
 	Log        *slog.Logger
 	AccessLog  bool
+	// AccessLogFile, if set, receives every request in the Combined Log
+	// Format (accesslog/); a value on ReopenLog reopens it (SIGUSR1,
+	// after logrotate moved it).
+	AccessLogFile string
+	ReopenLog     <-chan struct{}
 	// Reload receives a value for every reload request (SIGHUP).
 	Reload <-chan struct{}
 	// Watch re-reads the file when it changes on disk.
@@ -73,6 +79,7 @@ type Server struct {
 	refusals  *dashboard.Refusals
 	reloadLog *dashboard.Reloads
 	dash      *dashboard.Dashboard
+	clf       *accesslog.File // nil: no Combined Log Format file
 
 	cloudflare     net.Listener
 	cloudflareSrv  *http.Server
@@ -110,6 +117,12 @@ func New(o Options) (s *Server, err error) {
 	s.health.Sync(cfg.Routes)
 	s.closeOnFailure = append(s.closeOnFailure, s.health.Close)
 	s.refusals, s.reloadLog = dashboard.NewRefusals(20), dashboard.NewReloads(20)
+	if o.AccessLogFile != "" {
+		if s.clf, err = accesslog.Open(o.AccessLogFile); err != nil {
+			return nil, fmt.Errorf("%w (change -access-log-file)", err)
+		}
+		s.closeOnFailure = append(s.closeOnFailure, func() { s.clf.Close() })
+	}
 	s.gw = proxy.New(routes.Compile(cfg), proxy.Options{Logger: o.Log, AccessLog: o.AccessLog, Limits: s.limits, Metrics: s.metrics,
 		Health: s.health, Answered: s.answered})
 	s.closeOnFailure = append(s.closeOnFailure, s.gw.Close)
@@ -172,6 +185,9 @@ func (s *Server) Gateway() *proxy.Gateway { return s.gw }
 // answered sees every request a door answered.
 func (s *Server) answered(a proxy.Answer) {
 	s.refusals.Record(a)
+	if s.clf != nil {
+		s.clf.Write(a)
+	}
 }
 
 // Health is the backend checker.
@@ -214,6 +230,15 @@ func (s *Server) Run(ctx context.Context) error {
 		select {
 		case <-s.opt.Reload:
 			_ = s.Reload("reload requested")
+			continue
+		case <-s.opt.ReopenLog:
+			if s.clf != nil {
+				if err := s.clf.Reopen(); err != nil {
+					s.log.Error("access log file not reopened; lines go to the old one", "err", err)
+				} else {
+					s.log.Info("access log file reopened", "file", s.opt.AccessLogFile)
+				}
+			}
 			continue
 		case err := <-serveErr:
 			return fmt.Errorf("cloudflare door: %w", err)
