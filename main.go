@@ -135,30 +135,10 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
-	reopen := make(chan struct{}, 1)
-	go func() {
-		for range usr1 {
-			select {
-			case reopen <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	reload := make(chan struct{}, 1)
-	go func() {
-		for range hup {
-			select {
-			case reload <- struct{}{}:
-			default:
-			}
-		}
-	}()
+	reload, stopHUP := signalRequests(syscall.SIGHUP)
+	defer stopHUP()
+	reopen, stopUSR1 := signalRequests(syscall.SIGUSR1)
+	defer stopUSR1()
 	srv, err := server.New(server.Options{
 		ConfigPath: *config, Config: cfg, Log: log, AccessLog: *accessLog, Reload: reload, Watch: true,
 		AccessLogFile: *accessLogFile, ReopenLog: reopen,
@@ -172,6 +152,24 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// signalRequests turns each sig into a request on the returned channel;
+// requests that arrive while one waits are one request (a reload or a
+// reopen does the whole job once).
+func signalRequests(sig os.Signal) (<-chan struct{}, func()) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, sig)
+	req := make(chan struct{}, 1)
+	go func() {
+		for range c {
+			select {
+			case req <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return req, func() { signal.Stop(c) }
 }
 
 func errorCount(diags interface{ Errs() []error }) int { return len(diags.Errs()) }
