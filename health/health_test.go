@@ -61,7 +61,12 @@ func newChecker(t *testing.T) (*Checker, <-chan State, *metrics.Metrics, *syncBu
 	changes := make(chan State, 16)
 	m := metrics.New(nil)
 	log := &syncBuffer{}
-	c := New(Options{Log: slog.New(slog.NewTextHandler(log, nil)), Metrics: m, Changed: func(s State) { changes <- s }})
+	c := New(Options{Log: slog.New(slog.NewTextHandler(log, nil)), Metrics: m, Changed: func(s State) {
+		select {
+		case changes <- s:
+		default: // never block the checker: the test reads what it waits for
+		}
+	}})
 	t.Cleanup(c.Close)
 	return c, changes, m, log
 }

@@ -34,7 +34,12 @@ route "files" {
   health {
     interval = "50ms"
   }
-}`, addr)), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), HealthChanged: func(s health.State) { changes <- s }})
+}`, addr)), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), HealthChanged: func(s health.State) {
+		select {
+		case changes <- s:
+		default: // never block the checker
+		}
+	}})
 	select {
 	case st := <-changes:
 		if st.Up {
