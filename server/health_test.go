@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,4 +67,49 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestReloadAppliesHealth: a route's health block is part of the route
+// row of the reload table and applies at once: a check turned on by a
+// reload starts, and its state reaches the checker.
+func TestReloadAppliesHealth(t *testing.T) {
+	backend := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	changes := make(chan health.State, 4)
+	src := func(health string) string {
+		return tableSource(fmt.Sprintf(`
+route "files" {
+  backend = %q
+  cloudflare {
+    host   = "files"
+    access = "app"
+  }
+  health {
+    %s
+  }
+}`, backend, health))
+	}
+	config := filepath.Join(t.TempDir(), "routes.hcl")
+	writeFile(t, config, src(`enabled = false`))
+	g := startServer(t, config, Options{HealthChanged: func(s health.State) {
+		select {
+		case changes <- s:
+		default:
+		}
+	}})
+	if st, ok := g.Health().State("files"); !ok || !st.Off {
+		t.Fatalf("before the reload: %+v %v, want the check off", st, ok)
+	}
+	writeFile(t, config, src(`path = "/ping"
+    interval = "50ms"`))
+	if err := g.waitReload(t); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case st := <-changes:
+		if !st.Up || st.Target != "GET "+backend+"/ping" {
+			t.Errorf("after the reload: %+v, want up via GET /ping", st)
+		}
+	case <-time.After(20 * time.Second): // hang guard
+		t.Fatal("the check turned on by the reload never ran")
+	}
 }
