@@ -37,6 +37,7 @@ func ago(t time.Time) string {
 }
 
 type doorCell struct {
+	Door   string
 	Open   bool
 	Host   string
 	Link   string
@@ -118,10 +119,10 @@ func (d *Dashboard) page(w http.ResponseWriter, r *http.Request, p *auth.Tailnet
 		for _, door := range routes.Doors {
 			dr := rt.Doors[door]
 			if dr == nil {
-				row.Doors = append(row.Doors, doorCell{})
+				row.Doors = append(row.Doors, doorCell{Door: door.String()})
 				continue
 			}
-			c := doorCell{Open: true, Host: dr.Host, Access: dr.Access.String(), Groups: strings.Join(dr.Groups, ", ")}
+			c := doorCell{Door: door.String(), Open: true, Host: dr.Host, Access: dr.Access.String(), Groups: strings.Join(dr.Groups, ", ")}
 			if door == routes.Cloudflare {
 				c.Link = "https://" + dr.Host + "/"
 			} else {
