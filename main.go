@@ -63,7 +63,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
-	config := fs.String("config", "routes.hcl", "the route table `file`")
+	config := configFlag(fs)
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	accessLog := fs.Bool("access-log", true, "log one line per request")
@@ -158,6 +158,21 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// configEnv names the environment variable that, when set, is the default
+// of -config: the NixOS module's gatehouse command sets it to the service's
+// route table, so `gatehouse routes` on the host reads what the service reads.
+const configEnv = "GATEHOUSE_CONFIG"
+
+// configFlag defines -config on fs: the route table file, routes.hcl unless
+// $GATEHOUSE_CONFIG names another.
+func configFlag(fs *flag.FlagSet) *string {
+	def := "routes.hcl"
+	if v := os.Getenv(configEnv); v != "" {
+		def = v
+	}
+	return fs.String("config", def, "the route table `file` (default from $"+configEnv+" when set)")
 }
 
 func errorCount(diags interface{ Errs() []error }) int { return len(diags.Errs()) }

@@ -608,3 +608,127 @@ func TestNixOSEvaluatedModule(t *testing.T) {
 	}
 	checkCommands(t, c, got.Exe, rendered, door, port)
 }
+
+// TestNixOSHostCommand runs the `gatehouse` command the module puts on the
+// host's PATH (nixos/lib.nix cliWrapper) with sh, the real binary behind
+// it and a stand-in systemd-run that records its arguments and runs the
+// command after "--" as systemd would, with --setenv applied: `routes`
+// reads the service's table without -config, an explicit -config still
+// wins, and `tokens` runs through systemd-run as the service's user on its
+// state directory — as root only.
+func TestNixOSHostCommand(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	configFile := filepath.Join(dir, "routes.hcl")
+	writeFile(t, configFile, doorOnlyTable(freePort(t))+fmt.Sprintf(`
+oidc {
+  issuer             = "https://auth.example.com/realms/home"
+  client_id          = "gatehouse"
+  client_secret_file = "/run/credentials/gatehouse.service/oidc-client-secret"
+  cookie_key_file    = %q
+}
+`, filepath.Join(state, "oidc", "cookie.keys")))
+	other := filepath.Join(dir, "other.hcl")
+	writeFile(t, other, strings.Replace(doorOnlyTable(freePort(t)), `host   = "app"`, `host   = "other"`, 1))
+
+	// The binary: this test binary as gatehouse (TestNixOSHelperProcess).
+	exe := filepath.Join(dir, "gatehouse")
+	writeFile(t, exe, fmt.Sprintf("#!/bin/sh\n%s=1 exec %q -test.run='^TestNixOSHelperProcess$' -- \"$@\"\n", nixosHelperEnv, os.Args[0]))
+	// systemd-run: record the arguments, apply --setenv, run what follows --.
+	runLog := filepath.Join(dir, "systemd-run.args")
+	systemdRun := filepath.Join(dir, "systemd-run")
+	writeFile(t, systemdRun, `#!/bin/sh
+printf '%s\n' "$@" > `+runLog+`
+while [ "$1" != "--" ]; do
+	case "$1" in --setenv=*) export "${1#--setenv=}" ;; esac
+	shift
+done
+shift
+exec "$@"
+`)
+	uid := filepath.Join(dir, "id") // id -u: root
+	writeFile(t, uid, "#!/bin/sh\necho 0\n")
+	for _, f := range []string{exe, systemdRun, uid} {
+		if err := os.Chmod(f, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var got struct {
+		CLI string `json:"cli"`
+	}
+	nixEval(t, &got, "nixos/tests/flags.nix", "--argstr", "exe", exe, "--argstr", "configFile", configFile,
+		"--argstr", "systemdRun", systemdRun, "--argstr", "id", uid, "--argstr", "stateDir", state)
+	wrapper := filepath.Join(dir, "gatehouse-on-path")
+	writeFile(t, wrapper, got.CLI)
+
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		cmd := exec.Command(sh, append([]string{wrapper}, args...)...)
+		var env []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, configEnv+"=") && !strings.HasPrefix(kv, nixosHelperEnv+"=") {
+				env = append(env, kv)
+			}
+		}
+		cmd.Env = env
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String(), code
+	}
+
+	t.Run("routes reads the service's table", func(t *testing.T) {
+		out, errs, code := run("routes")
+		if code != 0 || !strings.Contains(out, "app.example.com") {
+			t.Fatalf("gatehouse routes: exit %d\n%s%s", code, out, errs)
+		}
+		if _, err := os.Stat(runLog); err == nil {
+			t.Errorf("routes went through systemd-run; it needs no state")
+		}
+	})
+	t.Run("an explicit -config wins", func(t *testing.T) {
+		out, errs, code := run("routes", "-config", other)
+		if code != 0 || !strings.Contains(out, "other.example.com") || strings.Contains(out, "app.example.com") {
+			t.Fatalf("gatehouse routes -config other.hcl: exit %d\n%s%s", code, out, errs)
+		}
+	})
+	t.Run("tokens runs as the service's user", func(t *testing.T) {
+		out, errs, code := run("tokens", "list")
+		if code != 0 || !strings.Contains(out, "DEVICE") {
+			t.Fatalf("gatehouse tokens list: exit %d\n%s%s", code, out, errs)
+		}
+		b, err := os.ReadFile(runLog)
+		if err != nil {
+			t.Fatalf("tokens did not go through systemd-run: %v", err)
+		}
+		args := strings.Split(strings.TrimSpace(string(b)), "\n")
+		for _, want := range []string{
+			"--wait", "--pipe", "--property=DynamicUser=yes", "--property=User=gatehouse",
+			"--property=StateDirectory=state", "--working-directory=" + state,
+			"--setenv=" + configEnv + "=" + configFile, "--", exe, "tokens", "list",
+		} {
+			if !slices.Contains(args, want) {
+				t.Errorf("systemd-run lacks %q: %q", want, args)
+			}
+		}
+	})
+	t.Run("tokens as another user is refused", func(t *testing.T) {
+		writeFile(t, uid, "#!/bin/sh\necho 1000\n")
+		os.Chmod(uid, 0o755)
+		_, errs, code := run("tokens", "list")
+		if code != 1 || !strings.Contains(errs, "run it as root") {
+			t.Fatalf("tokens as uid 1000: exit %d, %q", code, errs)
+		}
+	})
+}

@@ -38,7 +38,7 @@ func tokensCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, tokensUsage)
 		fs.PrintDefaults()
 	}
-	config := fs.String("config", "routes.hcl", "the route table `file`")
+	config := configFlag(fs)
 	user := fs.String("user", "", "revoke: every token of this owner (email or subject)")
 	switch sub {
 	case "list", "revoke":
