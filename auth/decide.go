@@ -15,7 +15,8 @@ type Identity struct {
 	Family *FamilyUser
 }
 
-// TailnetPeer is the WhoIs answer for a tailnet connection.
+// TailnetPeer is the peer of a tailnet connection as access decisions see
+// it: AdminSet.Peer makes it from the tailnet's PeerRecord.
 type TailnetPeer struct {
 	Login  string // empty for tagged nodes
 	Name   string

@@ -5,9 +5,10 @@ import "strings"
 // HeaderValue is the value of a family identity header
 // (routes.FamilyIdentityHeaderNames) for this user:
 //
-//   - X-Forwarded-User, Remote-User: the user name (preferred_username),
-//     else the email, else the provider's subject: what trusted-header
-//     sign-in (Navidrome, Jellyseerr, Radicale) looks users up by;
+//   - X-Forwarded-User, Remote-User, X-Remote-User: the user name
+//     (preferred_username), else the email, else the provider's subject:
+//     what trusted-header sign-in (Navidrome, Jellyseerr, Radicale) looks
+//     users up by;
 //   - X-Forwarded-Preferred-Username: preferred_username (may be empty);
 //   - X-Forwarded-Email, Remote-Email: the verified email (may be empty);
 //   - X-Forwarded-Groups, Remote-Groups: the groups, comma-separated.
@@ -15,7 +16,7 @@ import "strings"
 // ok is false when the value would be empty: the header is then not sent.
 func (u *FamilyUser) HeaderValue(name string) (v string, ok bool) {
 	switch name {
-	case "X-Forwarded-User", "Remote-User":
+	case "X-Forwarded-User", "Remote-User", "X-Remote-User":
 		v = u.Username
 		if v == "" {
 			v = u.Email

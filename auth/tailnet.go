@@ -3,19 +3,50 @@ package auth
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
-	"sync"
-
-	"tailscale.com/client/tailscale/apitype"
-	"tailscale.com/tailcfg"
 )
 
-// WhoIser names the tailnet peer behind a connection. tsnet's LocalClient
-// satisfies it; auth never needs the rest of tsnet.
-type WhoIser interface {
-	WhoIs(ctx context.Context, remoteAddr string) (*apitype.WhoIsResponse, error)
+// PeerRecord is what the tailnet says about the peer behind a connection,
+// in plain terms. The tailnet door (tailnet/) fills it from tailscaled's
+// WhoIs answer, so the decisions here need no Tailscale package.
+type PeerRecord struct {
+	// Login is the login name the control server reports for the node's
+	// user. Some control servers (Headscale) report the key owner's login
+	// for tagged nodes too, so it is ignored when Tags is set.
+	Login       string
+	DisplayName string
+	// Device is the node's name on the tailnet.
+	Device string
+	// Tags are the node's ACL tags ("tag:server"). A tagged node belongs to
+	// no user.
+	Tags []string
+	// Shared is set for a node shared in from another tailnet.
+	Shared bool
+	// Capabilities are the peer capabilities the tailnet policy file grants
+	// the node, each with its raw JSON values.
+	Capabilities map[string][]string
+}
+
+// PeerLookup names the tailnet peer behind one connection. The tailnet door
+// attaches one to every connection it accepts; requests that came another
+// way have none.
+type PeerLookup interface {
+	LookupPeer(ctx context.Context) (*PeerRecord, error)
+}
+
+type peerLookupKey struct{}
+
+// WithPeerLookup attaches a connection's peer lookup to its context.
+func WithPeerLookup(ctx context.Context, l PeerLookup) context.Context {
+	return context.WithValue(ctx, peerLookupKey{}, l)
+}
+
+// PeerLookupFrom returns the connection's peer lookup, or nil when the
+// request did not come through the tailnet door.
+func PeerLookupFrom(ctx context.Context) PeerLookup {
+	l, _ := ctx.Value(peerLookupKey{}).(PeerLookup)
+	return l
 }
 
 // AdminSet says which tailnet identities are admins: login names, tags, or
@@ -25,13 +56,13 @@ type AdminSet struct {
 	tags   map[string]bool
 	// capability is the peer capability whose value grants admin, e.g.
 	// "example.com/cap/gatehouse" with {"role": "admin"}.
-	capability tailcfg.PeerCapability
+	capability string
 }
 
 // NewAdminSet builds an admin set from routes.hcl's tailnet.admins entries
 // ("alice@example.com", "tag:admin-laptop") and an optional capability name.
 func NewAdminSet(admins []string, capability string) AdminSet {
-	a := AdminSet{logins: map[string]bool{}, tags: map[string]bool{}, capability: tailcfg.PeerCapability(capability)}
+	a := AdminSet{logins: map[string]bool{}, tags: map[string]bool{}, capability: capability}
 	for _, s := range admins {
 		if strings.HasPrefix(s, "tag:") {
 			a.tags[s] = true
@@ -47,26 +78,27 @@ type capValue struct {
 	Role string `json:"role"`
 }
 
-// Peer turns a WhoIs answer into the identity access decisions use.
+// Peer turns the tailnet's record of a peer into the identity access
+// decisions use.
 //
 // A tagged node is judged by its tags only: some control servers
 // (Headscale) report the key owner's login for tagged nodes, and an admin's
 // login must not admit the admin's tagged servers.
-func (a AdminSet) Peer(w *apitype.WhoIsResponse) *TailnetPeer {
-	if w == nil || w.Node == nil {
+func (a AdminSet) Peer(rec *PeerRecord) *TailnetPeer {
+	if rec == nil {
 		return nil
 	}
-	p := &TailnetPeer{Name: w.Node.ComputedName, Shared: w.Node.Sharer != 0}
-	if w.Node.IsTagged() {
-		p.Tags = slices.Clone(w.Node.Tags)
+	p := &TailnetPeer{Name: rec.Device, Shared: rec.Shared}
+	if len(rec.Tags) > 0 {
+		p.Tags = slices.Clone(rec.Tags)
 		for _, t := range p.Tags {
 			if a.tags[t] {
 				p.Admin = true
 			}
 		}
-	} else if w.UserProfile != nil {
-		p.Login = w.UserProfile.LoginName
-		p.Name = w.UserProfile.DisplayName
+	} else if rec.Login != "" {
+		p.Login = rec.Login
+		p.Name = rec.DisplayName
 		// A node shared in from another tailnet carries its owner's login
 		// from there; it is never one of ours, whatever it is called.
 		if !p.Shared && a.logins[strings.ToLower(p.Login)] {
@@ -74,7 +106,7 @@ func (a AdminSet) Peer(w *apitype.WhoIsResponse) *TailnetPeer {
 		}
 	}
 	if a.capability != "" && !p.Admin {
-		for _, raw := range w.CapMap[a.capability] {
+		for _, raw := range rec.Capabilities[a.capability] {
 			var v capValue
 			if json.Unmarshal([]byte(raw), &v) == nil && v.Role == "admin" {
 				p.Admin = true
@@ -82,52 +114,4 @@ func (a AdminSet) Peer(w *apitype.WhoIsResponse) *TailnetPeer {
 		}
 	}
 	return p
-}
-
-// ConnWhoIs caches the WhoIs answer of one connection. It lives exactly
-// as long as the connection: a new connection (which may come from a
-// different peer reusing an address) asks again. Failures are not cached.
-type ConnWhoIs struct {
-	whois WhoIser
-	addr  string
-	mu    sync.Mutex
-	res   *apitype.WhoIsResponse
-}
-
-// NewConnWhoIs prepares the lookup for a connection from remoteAddr.
-func NewConnWhoIs(w WhoIser, remoteAddr string) *ConnWhoIs {
-	return &ConnWhoIs{whois: w, addr: remoteAddr}
-}
-
-// Get returns the peer's WhoIs answer, asking once per connection.
-func (c *ConnWhoIs) Get(ctx context.Context) (*apitype.WhoIsResponse, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.res != nil {
-		return c.res, nil
-	}
-	res, err := c.whois.WhoIs(ctx, c.addr)
-	if err != nil {
-		return nil, fmt.Errorf("whois %s: %w", c.addr, err)
-	}
-	if res == nil || res.Node == nil {
-		return nil, fmt.Errorf("whois %s: no node", c.addr)
-	}
-	c.res = res
-	return res, nil
-}
-
-type connWhoIsKey struct{}
-
-// WithConnWhoIs attaches a connection's WhoIs lookup to its context; the
-// tailnet door does this for every connection it accepts.
-func WithConnWhoIs(ctx context.Context, c *ConnWhoIs) context.Context {
-	return context.WithValue(ctx, connWhoIsKey{}, c)
-}
-
-// ConnWhoIsFrom returns the connection's WhoIs lookup, or nil when the
-// request did not come through the tailnet door.
-func ConnWhoIsFrom(ctx context.Context) *ConnWhoIs {
-	c, _ := ctx.Value(connWhoIsKey{}).(*ConnWhoIs)
-	return c
 }

@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench/run.sh — gatehouse against direct access, Caddy and nginx, in one
-# run, on loopback only (issue 6). Prints one table and writes it to
+# run, on loopback only. Prints one table and writes it to
 # bench/results/latest.md.
 #
 #   bench/run.sh            the full run (both CPU modes, 3 rounds; ~15 min on 2 cores)

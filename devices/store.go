@@ -65,6 +65,17 @@ type Token struct {
 	Created  time.Time `json:"created"`
 }
 
+// Grant binds an owner's tokens to the provider: the owner's offline
+// (refresh) token, sealed by family sign-in with its own key (this package
+// never sees it in the clear), and when the provider last accepted it.
+// While the provider accepts the grant the owner's account is alive; when
+// it refuses, family sign-in ends the owner's tokens (EndOwner).
+type Grant struct {
+	Subject string    `json:"sub"`
+	Sealed  string    `json:"sealed"`
+	Checked time.Time `json:"checked"`
+}
+
 // Owner is who a new token stands for.
 type Owner struct {
 	Subject  string
@@ -76,6 +87,7 @@ type Owner struct {
 type fileData struct {
 	Version int     `json:"version"`
 	Tokens  []Token `json:"tokens"`
+	Grants  []Grant `json:"grants,omitempty"`
 }
 
 var (
@@ -98,6 +110,7 @@ type Store struct {
 type snapshot struct {
 	stamp  stamp
 	tokens []Token
+	grants []Grant
 	byHash map[[32]byte]*Token
 	err    error
 }
@@ -184,7 +197,7 @@ func load(path string) *snapshot {
 	if err != nil {
 		return &snapshot{err: fmt.Errorf("device tokens: %s: %w", path, err)}
 	}
-	snap := &snapshot{stamp: stampOf(fi), tokens: fd.Tokens, byHash: make(map[[32]byte]*Token, len(fd.Tokens))}
+	snap := &snapshot{stamp: stampOf(fi), tokens: fd.Tokens, grants: fd.Grants, byHash: make(map[[32]byte]*Token, len(fd.Tokens))}
 	for i := range snap.tokens {
 		t := &snap.tokens[i]
 		h, err := hex.DecodeString(t.Hash)
@@ -327,6 +340,68 @@ func (s *Store) Revoke(match func(Token) bool) ([]Token, error) {
 	return gone, err
 }
 
+// Grants returns every owner's grant.
+func (s *Store) Grants() ([]Grant, error) {
+	snap := s.current()
+	if snap.err != nil {
+		return nil, snap.err
+	}
+	return slices.Clone(snap.grants), nil
+}
+
+// GrantOf returns the owner's grant, or nil if the owner has none.
+func (s *Store) GrantOf(subject string) (*Grant, error) {
+	snap := s.current()
+	if snap.err != nil {
+		return nil, snap.err
+	}
+	for _, g := range snap.grants {
+		if g.Subject == subject {
+			return &g, nil
+		}
+	}
+	return nil, nil
+}
+
+// SetGrant stores the owner's grant, replacing an earlier one.
+func (s *Store) SetGrant(g Grant) error {
+	if g.Subject == "" || g.Sealed == "" {
+		return errors.New("a grant needs an owner and a token")
+	}
+	g.Checked = g.Checked.UTC()
+	return s.update(func(fd *fileData) error {
+		fd.Grants = slices.DeleteFunc(fd.Grants, func(x Grant) bool { return x.Subject == g.Subject })
+		fd.Grants = append(fd.Grants, g)
+		return nil
+	})
+}
+
+// DropGrant forgets the owner's grant, leaving their tokens.
+func (s *Store) DropGrant(subject string) error {
+	return s.update(func(fd *fileData) error {
+		fd.Grants = slices.DeleteFunc(fd.Grants, func(x Grant) bool { return x.Subject == subject })
+		return nil
+	})
+}
+
+// EndOwner removes the owner's grant and every token of theirs, in one
+// change of the file, and returns the tokens.
+func (s *Store) EndOwner(subject string) ([]Token, error) {
+	var gone []Token
+	err := s.update(func(fd *fileData) error {
+		fd.Grants = slices.DeleteFunc(fd.Grants, func(x Grant) bool { return x.Subject == subject })
+		fd.Tokens = slices.DeleteFunc(fd.Tokens, func(t Token) bool {
+			if t.Subject == subject {
+				gone = append(gone, t)
+				return true
+			}
+			return false
+		})
+		return nil
+	})
+	return gone, err
+}
+
 // update changes the file under an exclusive lock: read it fresh, apply
 // change, write a new file and rename it into place.
 func (s *Store) update(change func(*fileData) error) error {
@@ -348,7 +423,7 @@ func (s *Store) update(change func(*fileData) error) error {
 	if snap.err != nil {
 		return snap.err
 	}
-	fd := &fileData{Version: fileVersion, Tokens: slices.Clone(snap.tokens)}
+	fd := &fileData{Version: fileVersion, Tokens: slices.Clone(snap.tokens), Grants: slices.Clone(snap.grants)}
 	if err := change(fd); err != nil {
 		return err
 	}

@@ -124,3 +124,57 @@ func TestStoreCorruptFileFailsClosed(t *testing.T) {
 		t.Error("Open accepted a corrupt file")
 	}
 }
+
+// Grants live beside the tokens: set, replaced, kept when tokens change
+// (also by another process, as `gatehouse tokens` is), and gone with the
+// owner's tokens in one change.
+func TestStoreGrants(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "devices.json")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := Owner{Subject: "sub-a", Email: "a@example.com"}
+	bob := Owner{Subject: "sub-b", Email: "b@example.com"}
+	for _, o := range []Owner{alice, alice, bob} {
+		if _, _, err := s.Create("TV", o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetGrant(Grant{Subject: "sub-a", Sealed: "one"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetGrant(Grant{Subject: "sub-a", Sealed: "two"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetGrant(Grant{Subject: "sub-b", Sealed: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := s.GrantOf("sub-a"); err != nil || g == nil || g.Sealed != "two" {
+		t.Fatalf("alice's grant: %+v %v", g, err)
+	}
+	// Another process revokes a token: the grants stay.
+	other, _ := Open(path, nil)
+	if _, err := other.Revoke(func(tk Token) bool { return tk.Subject == "sub-b" }); err != nil {
+		t.Fatal(err)
+	}
+	if gs, _ := s.Grants(); len(gs) != 2 {
+		t.Errorf("grants after a revocation elsewhere: %+v", gs)
+	}
+	gone, err := s.EndOwner("sub-a")
+	if err != nil || len(gone) != 2 {
+		t.Fatalf("EndOwner: %v %v", gone, err)
+	}
+	if g, _ := s.GrantOf("sub-a"); g != nil {
+		t.Errorf("grant kept after EndOwner: %+v", g)
+	}
+	if list, _ := s.List(nil); len(list) != 0 {
+		t.Errorf("tokens left: %+v", list)
+	}
+	if err := s.DropGrant("sub-b"); err != nil {
+		t.Fatal(err)
+	}
+	if gs, _ := s.Grants(); len(gs) != 0 {
+		t.Errorf("grants left: %+v", gs)
+	}
+}

@@ -333,9 +333,9 @@ func runAppProbes(t *testing.T, s *shipped, probes []appProbe) {
 		name := p.door.String() + " " + p.method + " " + p.host + p.path
 		if p.door == routes.Tailnet && tailnet[p.route] == "" {
 			srv := httptest.NewUnstartedServer(s.gw.TailnetHandler(p.route, true))
-			// staticWhoIs: a tailnet member who is not an admin.
+			// staticPeer: a tailnet member who is not an admin.
 			srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-				return auth.WithConnWhoIs(ctx, auth.NewConnWhoIs(staticWhoIs{}, c.RemoteAddr().String()))
+				return auth.WithPeerLookup(ctx, staticPeer{})
 			}
 			srv.Start()
 			t.Cleanup(srv.Close)
@@ -363,6 +363,11 @@ func runAppProbes(t *testing.T, s *shipped, probes []appProbe) {
 				t.Fatal(err)
 			}
 			req.Host = p.host
+			if p.want == signIn {
+				// As a browser asks: the HTML page names the route (API
+				// clients get JSON, which TestShippedMatrixCloudflare checks).
+				req.Header.Set("Accept", "text/html")
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 			resp, err = c.Do(req.WithContext(ctx))
 			if err != nil {

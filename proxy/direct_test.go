@@ -357,7 +357,7 @@ func startDiffGateway(t *testing.T, name string, cfg *routes.Config, reverseProx
 	cf := httptest.NewServer(gw.Door(routes.Cloudflare))
 	tn := httptest.NewUnstartedServer(gw.TailnetHandler("tn", true))
 	tn.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		return auth.WithConnWhoIs(ctx, auth.NewConnWhoIs(staticWhoIs{}, c.RemoteAddr().String()))
+		return auth.WithPeerLookup(ctx, staticPeer{})
 	}
 	tn.Start()
 	t.Cleanup(func() {

@@ -165,18 +165,18 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.door == routes.Tailnet {
 		// Identity comes only from WhoIs on this connection. No answer,
 		// no entry: the request is refused, never forwarded anonymously.
-		cw := auth.ConnWhoIsFrom(r.Context())
-		if cw == nil {
+		peers := auth.PeerLookupFrom(r.Context())
+		if peers == nil {
 			writePage(lw, http.StatusForbidden, whoIsFailedPage)
 			return
 		}
-		res, err := cw.Get(r.Context())
+		rec, err := peers.LookupPeer(r.Context())
 		if err != nil {
 			h.g.log.Warn("tailnet identity unknown; request refused", "route", routeName, "client", fwd.client, "err", err)
 			writePage(lw, http.StatusForbidden, whoIsFailedPage)
 			return
 		}
-		id.Tailnet = st.admins.Peer(res)
+		id.Tailnet = st.admins.Peer(rec)
 	}
 
 	policy := st.policy
@@ -190,10 +190,11 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			id.Family, policy.SignInReady = u, true
 		} else {
-			policy.SignInReady = signIn.Ready()
-			if policy.SignInReady {
-				id.Family = signIn.Session(lw, r)
-			}
+			// A session is judged even while the provider is away: one it
+			// confirmed recently enough rides out the outage (the oidc
+			// block's outage_grace); without one, sign-in is unavailable.
+			id.Family = signIn.Session(lw, r)
+			policy.SignInReady = id.Family != nil || signIn.Ready()
 		}
 	}
 
@@ -203,17 +204,17 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeNotFound(lw)
 		return
 	case auth.Deny:
-		writePage(lw, http.StatusForbidden, forbiddenPage(m.Route.Name, id, cfg.Tailnet))
+		writePage(lw, http.StatusForbidden, forbiddenPage(m.Route.Name, id, cfg.Tailnet, r.URL.RequestURI()))
 		return
 	case auth.SignIn:
 		if signIn != nil {
 			signIn.Begin(lw, r)
 			return
 		}
-		writePage(lw, http.StatusServiceUnavailable, signInUnavailablePage(m.Route.Name))
+		writeSignInUnavailable(lw, r, m.Route.Name)
 		return
 	case auth.SignInUnavailable:
-		writePage(lw, http.StatusServiceUnavailable, signInUnavailablePage(m.Route.Name))
+		writeSignInUnavailable(lw, r, m.Route.Name)
 		return
 	}
 

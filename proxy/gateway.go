@@ -47,8 +47,10 @@ type SignIn interface {
 	// Ready reports whether sign-in can work right now (provider reachable).
 	Ready() bool
 	// Session returns the verified family user of the request, or nil.
-	// It may set headers on w (a renewed or cleared session cookie) but
-	// never writes a status or body.
+	// It is asked whatever Ready says: while the provider is unreachable
+	// a session it confirmed recently may still stand. It may set headers
+	// on w (a renewed or cleared session cookie) but never writes a
+	// status or body.
 	Session(w http.ResponseWriter, r *http.Request) *auth.FamilyUser
 	// StripCookies removes sign-in's own cookies from a request about to
 	// be forwarded: backends never see the gateway session.

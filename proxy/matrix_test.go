@@ -223,7 +223,7 @@ func TestShippedMatrixCloudflare(t *testing.T) {
 				t.Errorf("%s%s: X-Forwarded-Proto %q, want https on the Cloudflare door", c.host, c.path, p)
 			}
 		case signIn:
-			resp, body := s.get(t, c.host, c.path, nil)
+			resp, body := s.get(t, c.host, c.path, http.Header{"Accept": {"text/html"}})
 			if resp.StatusCode != http.StatusServiceUnavailable ||
 				!bytes.Contains(body, []byte("Sign-in unavailable")) ||
 				!bytes.Contains(body, []byte("<b>"+c.route+"</b>")) {
@@ -231,6 +231,12 @@ func TestShippedMatrixCloudflare(t *testing.T) {
 			}
 			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("%s%s: 503 with Cache-Control %q, want no-store", c.host, c.path, cc)
+			}
+			// An API client (an app, fetch) gets JSON it can read.
+			resp, body = s.get(t, c.host, c.path, http.Header{"Accept": {"application/json"}})
+			if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Content-Type") != "application/json" ||
+				!bytes.Contains(body, []byte(`"sign_in_unavailable"`)) || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("%s%s: API client got %d %q %q", c.host, c.path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 			}
 		case hidden:
 			got := withoutDate(s.rawGet(t, c.host, c.path))

@@ -74,7 +74,35 @@ func signInUnavailablePage(route string) []byte {
 		"<b>"+html.EscapeString(route)+"</b> needs you to sign in, and sign-in is not available right now. Try again later, or ask the person who runs this server.")
 }
 
-func forbiddenPage(route string, id auth.Identity, tc *routes.TailnetConfig) []byte {
+// signInUnavailableJSON is the same answer for an API client, as family
+// sign-in gives its own 401 and 503 (signin/pages.go).
+var signInUnavailableJSON = []byte(`{"error":"sign_in_unavailable","message":"Sign-in is not available right now; try again later."}` + "\n")
+
+// writeSignInUnavailable answers a family request while sign-in cannot
+// work (no oidc block, or the provider unreachable): a page for a browser
+// navigation, JSON for fetch, XHR and apps, which cannot read a page.
+// Both say when to try again.
+func writeSignInUnavailable(w http.ResponseWriter, r *http.Request, route string) {
+	w.Header()["Retry-After"] = []string{"30"}
+	if !auth.BrowserNavigation(r) {
+		h := w.Header()
+		h["Content-Type"] = []string{"application/json"}
+		h["Content-Length"] = []string{strconv.Itoa(len(signInUnavailableJSON))}
+		h["Cache-Control"] = []string{"no-store"}
+		h["X-Content-Type-Options"] = []string{"nosniff"}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write(signInUnavailableJSON)
+		return
+	}
+	writePage(w, http.StatusServiceUnavailable, signInUnavailablePage(route))
+}
+
+// forbiddenPage says who the client is seen as and why it may not pass.
+// A family member signed in with another account than the one that may
+// pass gets a button to sign in as someone else: it posts to sign-in's
+// logout with the address to return to (again, a request URI), which ends
+// the session here and at the provider and starts a fresh sign-in.
+func forbiddenPage(route string, id auth.Identity, tc *routes.TailnetConfig, again string) []byte {
 	who := "an unknown identity"
 	if p := id.Tailnet; p != nil {
 		switch {
@@ -98,6 +126,10 @@ func forbiddenPage(route string, id auth.Identity, tc *routes.TailnetConfig) []b
 			how += ", or grants you the capability <code>" + html.EscapeString(tc.AdminCapability) + "</code> with <code>{\"role\": \"admin\"}</code> in the tailnet policy file"
 		}
 		how += ". Tagged devices and devices shared from other tailnets are not members; they get in only by a tag listed in tailnet.admins."
+	}
+	if f := id.Family; f != nil && f.Device == "" && id.Tailnet == nil {
+		how += `</p><form method="post" action="/.gatehouse/logout"><input type="hidden" name="again" value="` +
+			html.EscapeString(again) + `"><button type="submit">Sign in as someone else</button></form><p>`
 	}
 	return page(http.StatusForbidden, "Not allowed",
 		"You are seen as <b>"+html.EscapeString(who)+"</b>, which may not open <b>"+html.EscapeString(route)+"</b>. "+how)

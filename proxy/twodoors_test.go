@@ -10,25 +10,19 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"tailscale.com/client/tailscale/apitype"
-	"tailscale.com/tailcfg"
-
 	"gatehouse/auth"
 	"gatehouse/proxy"
 	"gatehouse/ratelimit"
 	"gatehouse/routes"
 )
 
-// staticWhoIs names every tailnet peer the same member. It stands in for
-// tailscaled's answer; the tailnet door itself is tested against real
-// tsnet nodes in the main package.
-type staticWhoIs struct{}
+// staticPeer names every tailnet peer the same member. It stands in for
+// the tailnet door's WhoIs lookup; the tailnet door itself is tested
+// against real tsnet nodes in tailnet/ and the main package.
+type staticPeer struct{}
 
-func (staticWhoIs) WhoIs(context.Context, string) (*apitype.WhoIsResponse, error) {
-	return &apitype.WhoIsResponse{
-		Node:        &tailcfg.Node{ComputedName: "laptop"},
-		UserProfile: &tailcfg.UserProfile{LoginName: "alice@example.com"},
-	}, nil
+func (staticPeer) LookupPeer(context.Context) (*auth.PeerRecord, error) {
+	return &auth.PeerRecord{Device: "laptop", Login: "alice@example.com"}, nil
 }
 
 // One limit on a route is one limit: requests through the tailnet door and
@@ -62,7 +56,7 @@ route "jellyseerr" {
 	defer cf.Close()
 	tn := httptest.NewUnstartedServer(gw.TailnetHandler("jellyseerr", true))
 	tn.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		return auth.WithConnWhoIs(ctx, auth.NewConnWhoIs(staticWhoIs{}, c.RemoteAddr().String()))
+		return auth.WithPeerLookup(ctx, staticPeer{})
 	}
 	tn.Start()
 	defer tn.Close()

@@ -40,7 +40,7 @@ var (
 		{Name: "client_secret_file", Required: true}, {Name: "scopes"}, {Name: "cookie_domain"},
 		{Name: "groups_from_id_token"}, {Name: "groups_from_access_token"},
 		{Name: "session_lifetime"}, {Name: "refresh_interval"}, {Name: "cookie_key_file"},
-		{Name: "device_token_header"},
+		{Name: "device_token_header"}, {Name: "outage_grace"}, {Name: "device_refresh_interval"},
 	}}
 	metricsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen", Required: true}}}
 	limitSchema   = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{

@@ -9,7 +9,8 @@ import (
 
 // WriteMatrix prints the accessibility matrix: one row per route with its
 // backend and, per door, the host and access level; path rules follow on
-// indented rows. It is the table in DESIGN.md, read back from the file.
+// indented rows: what the file promises, read back from it (the README
+// shows the shipped routes.hcl's matrix).
 func WriteMatrix(w io.Writer, cfg *Config) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROUTE\tBACKEND\tTAILNET\tCLOUDFLARE")

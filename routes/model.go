@@ -154,6 +154,14 @@ type OIDCConfig struct {
 	// provider (refresh token grant): the bound within which a user
 	// disabled at the provider loses access.
 	RefreshInterval time.Duration
+	// OutageGrace is how long after its last renewal a session keeps
+	// working while the provider is unreachable; 0: family routes answer
+	// 503 to every session during an outage.
+	OutageGrace time.Duration
+	// DeviceRefreshInterval is how often each device token owner's offline
+	// token is renewed with the provider: the bound within which tokens of
+	// an account disabled or deleted at the provider stop.
+	DeviceRefreshInterval time.Duration
 	// CookieKeyFile holds the cookie keys (absolute); created if absent.
 	CookieKeyFile string
 	// DeviceTokenFile holds the device tokens (hashed), beside the cookie
@@ -246,13 +254,18 @@ type Route struct {
 }
 
 // IdentityHeaderNames are the headers a tailnet route may ask gatehouse to
-// send its backend with the peer's identity.
+// send its backend with the peer's identity. All carry the tailnet login
+// except the -Name ones (the display name).
 var IdentityHeaderNames = map[string]bool{
 	"Tailscale-User-Login": true,
 	"Tailscale-User-Name":  true,
 	"Remote-User":          true,
 	"Remote-Name":          true,
 	"X-Forwarded-User":     true,
+	// Radicale's `[auth] type = http_x_remote_user` takes the user from
+	// this header (Kozea/Radicale radicale/auth/http_x_remote_user.py reads
+	// environ["HTTP_X_REMOTE_USER"]).
+	"X-Remote-User": true,
 }
 
 // FamilyIdentityHeaderNames are the headers a cloudflare route may ask
@@ -266,6 +279,7 @@ var FamilyIdentityHeaderNames = map[string]bool{
 	"Remote-User":                    true,
 	"Remote-Email":                   true,
 	"Remote-Groups":                  true,
+	"X-Remote-User":                  true, // Radicale, as on the tailnet door
 }
 
 // ResponseTimeoutIn is how long the route waits for its backend's response

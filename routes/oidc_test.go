@@ -44,6 +44,7 @@ oidc {
 			if o == nil || !slices.Equal(o.Scopes, []string{"openid", "profile", "email"}) ||
 				!slices.Equal(o.GroupsFromIDToken, []string{"groups"}) || len(o.GroupsFromAccessToken) != 0 ||
 				o.SessionLifetime != 30*24*time.Hour || o.RefreshInterval != 5*time.Minute || o.CookieDomain != "" ||
+				o.OutageGrace != time.Hour || o.DeviceRefreshInterval != time.Hour ||
 				o.ClientSecretFile != "secret" || o.CookieKeyFile != filepath.Join("oidc", "cookie.keys") {
 				t.Errorf("defaults: %+v", o)
 			}
@@ -67,6 +68,8 @@ oidc {
   groups_from_access_token = ["realm_access.roles", "resource_access.gatehouse.roles"]
   session_lifetime         = "240h"
   refresh_interval         = "2m"
+  outage_grace             = "0"
+  device_refresh_interval  = "15m"
   cookie_key_file          = "/var/lib/gatehouse/oidc/cookie.keys"
 }
 route "photos" {
@@ -80,6 +83,7 @@ route "photos" {
 		check: func(t *testing.T, cfg *Config) {
 			o := cfg.OIDC
 			if o.CookieDomain != "example.com" || o.SessionLifetime != 240*time.Hour || o.RefreshInterval != 2*time.Minute ||
+				o.OutageGrace != 0 || o.DeviceRefreshInterval != 15*time.Minute ||
 				!slices.Equal(o.GroupsFromAccessToken, []string{"realm_access.roles", "resource_access.gatehouse.roles"}) ||
 				o.CookieKeyFile != "/var/lib/gatehouse/oidc/cookie.keys" || len(o.Scopes) != 3 {
 				t.Errorf("config: %+v", o)
@@ -100,6 +104,8 @@ oidc {
   session_lifetime         = "1m"
   refresh_interval         = "1s"
   cookie_key_file          = ""
+  outage_grace             = "-1h"
+  device_refresh_interval  = "10s"
 }
 ` + oidcFamilyRoutes,
 		want: []wantDiag{
@@ -114,7 +120,22 @@ oidc {
 			wantErr("t.hcl:10:30", "session_lifetime too short"),
 			wantErr("t.hcl:11:30", "Invalid refresh_interval", "disabled at the provider"),
 			wantErr("t.hcl:12:30", "Empty cookie_key_file"),
+			wantErr("t.hcl:13:30", "Invalid outage_grace", `"0"`, `"-1h"`),
+			wantErr("t.hcl:14:30", "Invalid device_refresh_interval", "disabled at the provider"),
 		},
+	},
+	{
+		name: "oidc outage_grace beyond the session lifetime",
+		src: `domain = "example.com"
+oidc {
+  issuer             = "https://auth.example.com/realms/home"
+  client_id          = "gatehouse"
+  client_secret_file = "secret"
+  session_lifetime   = "24h"
+  outage_grace       = "48h"
+}
+` + oidcFamilyRoutes,
+		want: []wantDiag{wantErr("t.hcl:7:24", "Invalid outage_grace", "session_lifetime (24h0m0s)")},
 	},
 	{
 		name: "oidc cookie_domain must cover every family host",

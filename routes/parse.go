@@ -43,7 +43,8 @@ func Load(filename string) (*Config, *hcl.File, hcl.Diagnostics) {
 // in Config.Warnings.
 func Parse(src []byte, filename string) (cfg *Config, file *hcl.File, diags hcl.Diagnostics) {
 	// A bug in the reader must never take down a running gateway on
-	// reload (invariant 5): it becomes an error like any other.
+	// reload (invariant 5, docs/ARCHITECTURE.md): it becomes an error like
+	// any other.
 	defer func() {
 		if r := recover(); r != nil {
 			cfg, diags = nil, append(diags, &hcl.Diagnostic{
@@ -261,7 +262,11 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 		GroupsFromIDToken: []string{"groups"},
 		SessionLifetime:   30 * 24 * time.Hour,
 		RefreshInterval:   5 * time.Minute,
-		CookieKeyFile:     "oidc/cookie.keys",
+		OutageGrace:       time.Hour,
+		// Keycloak's Offline Session Idle is 30 days: hourly keeps an
+		// offline token alive and notices a disabled account soon.
+		DeviceRefreshInterval: time.Hour,
+		CookieKeyFile:         "oidc/cookie.keys",
 	}
 	if c == nil {
 		return o
@@ -337,6 +342,26 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 		if o.RefreshInterval < 10*time.Second || o.RefreshInterval >= o.SessionLifetime {
 			d.errorf(a.Expr.Range(), "Invalid refresh_interval",
 				"refresh_interval must be at least 10s and shorter than session_lifetime (%s); it bounds how long a user disabled at the provider keeps access.", o.SessionLifetime)
+		}
+	}
+	if s, rng, ok := d.str(c.Attributes, "outage_grace"); ok {
+		v, err := time.ParseDuration(s)
+		switch {
+		case err != nil || v < 0:
+			d.errorf(rng, "Invalid outage_grace",
+				`outage_grace must be a duration like "1h", or "0" so that every family request answers 503 while the provider is unreachable; not %q.`, s)
+		case v > o.SessionLifetime:
+			d.errorf(rng, "Invalid outage_grace",
+				"outage_grace must not be longer than session_lifetime (%s); it bounds how long a session works unchecked while the provider is unreachable.", o.SessionLifetime)
+		default:
+			o.OutageGrace = v
+		}
+	}
+	if a, ok := c.Attributes["device_refresh_interval"]; ok {
+		o.DeviceRefreshInterval = d.duration(c.Attributes, "device_refresh_interval", o.DeviceRefreshInterval)
+		if o.DeviceRefreshInterval < time.Minute || o.DeviceRefreshInterval > 7*24*time.Hour {
+			d.errorf(a.Expr.Range(), "Invalid device_refresh_interval",
+				"device_refresh_interval must be between 1m and 168h; it bounds how long the device tokens of an account disabled at the provider keep working, and must be well within the provider's offline session idle time (Keycloak: 30 days).")
 		}
 	}
 	if s, rng, ok := d.str(c.Attributes, "cookie_key_file"); ok {
@@ -566,9 +591,9 @@ func (d *decoder) doorRule(r *Route, door Door, b *hcl.Block, cfg *Config) *Door
 		dr.Node = d.boolean(c.Attributes, "node")
 	}
 	if hs, rng, ok := d.strList(c.Attributes, "identity_headers"); ok {
-		valid, list := IdentityHeaderNames, "Tailscale-User-Login, Tailscale-User-Name, Remote-User, Remote-Name, X-Forwarded-User"
+		valid, list := IdentityHeaderNames, "Tailscale-User-Login, Tailscale-User-Name, Remote-User, Remote-Name, X-Forwarded-User, X-Remote-User"
 		if door == Cloudflare {
-			valid, list = FamilyIdentityHeaderNames, "X-Forwarded-User, X-Forwarded-Email, X-Forwarded-Groups, X-Forwarded-Preferred-Username, Remote-User, Remote-Email, Remote-Groups"
+			valid, list = FamilyIdentityHeaderNames, "X-Forwarded-User, X-Forwarded-Email, X-Forwarded-Groups, X-Forwarded-Preferred-Username, Remote-User, Remote-Email, Remote-Groups, X-Remote-User"
 		}
 		for _, h := range hs {
 			if !valid[http.CanonicalHeaderKey(h)] {

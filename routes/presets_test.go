@@ -421,7 +421,7 @@ route "a" {
 `,
 			want: []wantDiag{wantErr("t.hcl:7:24", "Unknown identity header",
 				`"Tailscale-User-Login" is not an identity header gatehouse sends on the cloudflare door`,
-				"X-Forwarded-User, X-Forwarded-Email, X-Forwarded-Groups, X-Forwarded-Preferred-Username, Remote-User, Remote-Email, Remote-Groups")},
+				"X-Forwarded-User, X-Forwarded-Email, X-Forwarded-Groups, X-Forwarded-Preferred-Username, Remote-User, Remote-Email, Remote-Groups, X-Remote-User")},
 		},
 		validationCase{
 			name: "cloudflare identity headers",

@@ -23,11 +23,12 @@ func loadShipped(t testing.TB) *Config {
 // probe is one request and what the shipped table must answer. The zero
 // access (closed) means the zero Match: the same 404 as an unknown host.
 type probe struct {
-	host, path string
-	want       Access
+	path string
+	want Access
 }
 
-// shippedRoute is one row of the DESIGN.md accessibility matrix.
+// shippedRoute is one row of the accessibility matrix the shipped
+// routes.hcl promises.
 type shippedRoute struct {
 	name    string
 	backend string
@@ -38,8 +39,8 @@ type shippedRoute struct {
 	cfPaths []probe
 }
 
-// shippedMatrix is DESIGN.md's table. Every route of ../routes.hcl must be
-// here, and nothing else.
+// shippedMatrix is the shipped matrix, written out. Every route of
+// ../routes.hcl must be here, and nothing else.
 var shippedMatrix = []shippedRoute{
 	{name: "immich", backend: "127.0.0.1:2283", tailnet: Members, cfHost: "photos.example.com", cfRoot: Family,
 		cfPaths: []probe{

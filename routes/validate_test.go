@@ -1010,7 +1010,7 @@ func TestLoad(t *testing.T) {
 }
 
 // A panic while reading becomes an error diagnostic: a reload must never
-// crash the gateway (invariant 5).
+// crash the gateway (invariant 5, docs/ARCHITECTURE.md).
 func TestParseRecoversFromPanics(t *testing.T) {
 	cfg, _, diags := parseWithPanic()
 	if cfg != nil || !diags.HasErrors() || !strings.Contains(diags.Error(), "Internal error reading the route table") {

@@ -17,7 +17,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,15 +26,11 @@ import (
 	"time"
 
 	"tailscale.com/ipn/ipnlocal"
-	"tailscale.com/net/netns"
 	"tailscale.com/tailcfg"
 	"tailscale.com/tsnet"
-	"tailscale.com/tstest/integration"
 	"tailscale.com/tstest/integration/testcontrol"
-	"tailscale.com/types/logger"
 
-	"gatehouse/routes"
-	"gatehouse/tailnet"
+	"gatehouse/tailnet/tailnettest"
 )
 
 const magicDNS = "tail-scale.ts.net"
@@ -51,20 +46,7 @@ func startControl(t testing.TB) *testcontrol.Server {
 // a tailnet without HTTPS certificates.
 func startControlWith(t testing.TB, dnsDomain string) *testcontrol.Server {
 	t.Helper()
-	netns.SetEnabled(false)
-	t.Cleanup(func() { netns.SetEnabled(true) })
-	derpMap := integration.RunDERPAndSTUN(t, logger.Discard, "127.0.0.1")
-	control := &testcontrol.Server{
-		DERPMap:        derpMap,
-		DNSConfig:      &tailcfg.DNSConfig{Proxied: true},
-		MagicDNSDomain: dnsDomain,
-		TagOwners:      map[string][]string{"tag:admin-laptop": nil, "tag:server": nil},
-		Logf:           logger.Discard,
-	}
-	control.HTTPTestServer = httptest.NewUnstartedServer(control)
-	control.HTTPTestServer.Start()
-	t.Cleanup(control.HTTPTestServer.Close)
-	return control
+	return tailnettest.Control(t, dnsDomain)
 }
 
 // certIssuer stands in for Let's Encrypt: tailscaled asks it for the
@@ -148,22 +130,11 @@ type peer struct {
 
 func startPeer(t testing.TB, ctx context.Context, controlURL, name string, tags []string, roots *x509.CertPool) *peer {
 	t.Helper()
-	s := &tsnet.Server{
-		Dir: filepath.Join(t.TempDir(), name), Hostname: name, ControlURL: controlURL,
-		Ephemeral: true, AdvertiseTags: tags, AuthKey: "test-key", Logf: logger.Discard, UserLogf: logger.Discard,
-	}
-	t.Cleanup(func() { s.Close() })
-	st, err := s.Up(ctx)
-	if err != nil {
-		t.Fatalf("peer %s: %v", name, err)
-	}
-	p := &peer{s: s}
-	if u, ok := st.User[st.Self.UserID]; ok {
-		p.login = u.LoginName
-	}
+	p := &peer{}
+	p.s, p.login = tailnettest.Peer(t, ctx, controlURL, name, tags)
 	p.http = &http.Client{
 		Transport: &http.Transport{
-			DialContext:       s.Dial,
+			DialContext:       p.s.Dial,
 			TLSClientConfig:   &tls.Config{RootCAs: roots},
 			DisableKeepAlives: true, // every request is a new connection and a new WhoIs
 		},
@@ -449,23 +420,6 @@ func TestCloudflareDoorServesWhileControlIsDown(t *testing.T) {
 	}
 }
 
-// Without a key or saved state the tailnet door stays off and says how to
-// turn it on.
-func TestTailnetOffWithoutKey(t *testing.T) {
-	cfg := &routes.TailnetConfig{Hostname: "gatehouse", StateDir: t.TempDir()}
-	t.Setenv("TS_AUTHKEY", "")
-	t.Setenv("TS_AUTH_KEY", "")
-	ok, why := tailnet.Enabled(cfg)
-	if ok || !strings.Contains(why, "auth_key_file") {
-		t.Fatalf("Enabled = %v, %q", ok, why)
-	}
-	os.MkdirAll(filepath.Join(cfg.StateDir, "gatehouse"), 0o700)
-	os.WriteFile(filepath.Join(cfg.StateDir, "gatehouse", "tailscaled.state"), []byte("{}"), 0o600)
-	if ok, _ := tailnet.Enabled(cfg); !ok {
-		t.Fatal("saved state does not enable the tailnet door")
-	}
-}
-
 // A corrupt tailnet state file never keeps the Cloudflare door from
 // serving: the node fails, logs, and retries in the background.
 func TestCloudflareDoorServesWithCorruptTailnetState(t *testing.T) {
@@ -512,25 +466,7 @@ func TestTailnetWithoutCertificatesServesHTTP(t *testing.T) {
 	_ = gw
 
 	// Without MagicDNS, find the node by its tailnet address.
-	var ip string
-	deadline := time.Now().Add(60 * time.Second)
-	for ip == "" {
-		lc, _ := admin.s.LocalClient()
-		st, err := lc.Status(ctx)
-		if err == nil {
-			for _, p := range st.Peer {
-				if p.HostName == "radarr" && len(p.TailscaleIPs) > 0 {
-					ip = p.TailscaleIPs[0].String()
-				}
-			}
-		}
-		if ip == "" {
-			if time.Now().After(deadline) {
-				t.Fatal("the radarr node never appeared on the tailnet")
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+	ip := tailnettest.AddrOf(t, ctx, admin.s, "radarr")
 	if a := admin.get(t, "http://"+ip+"/movies"); a.status != 200 || !strings.Contains(a.body, `"route":"radarr"`) {
 		t.Fatalf("admin over plain HTTP: %d %s", a.status, a.body)
 	}

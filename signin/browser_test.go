@@ -4,14 +4,15 @@ package signin
 // opens a family URL (the test hosts map to loopback with
 // --host-resolver-rules), signs in on the provider's own login page, lands
 // on the backend, then signs out through the button on
-// /.gatehouse/logout. Skipped where chromium is not installed (.ci/run
+// /.gatehouse/logout; and it pairs an app on /.gatehouse/devices with the
+// page's own buttons. Skipped where chromium is not installed (.ci/run
 // installs it).
 
 import (
 	"context"
 	"net"
+	"net/http"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,15 +20,22 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-func TestBrowserSignInAndOut(t *testing.T) {
+// chrome is one headless chromium with its own profile, on the harness's
+// door.
+type chrome struct {
+	t    *testing.T
+	ctx  context.Context
+	base string // https://photos.example.com:<door port>
+	port string
+}
+
+func newChrome(t *testing.T, h *harness) *chrome {
+	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Skip("chromium not installed (apt-get install chromium)")
 	}
-	h := newHarness(t, harnessOpts{startOP: true})
 	_, port, _ := net.SplitHostPort(h.door.Listener.Addr().String())
-	base := "https://photos.example.com:" + port
-
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
 		chromedp.NoFirstRun,
@@ -44,53 +52,87 @@ func TestBrowserSignInAndOut(t *testing.T) {
 		chromedp.UserDataDir(t.TempDir()),
 	}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
+	t.Cleanup(cancel)
 	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	t.Cleanup(cancel)
 	// A hang guard, not a timing assertion.
 	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	return &chrome{t: t, ctx: ctx, base: "https://photos.example.com:" + port, port: port}
+}
 
-	loc := func() string {
-		u, _ := chromedp.Run(ctx, chromedp.Location())
-		return u
-	}
-	// waitText waits until the page shows text, across the navigations a
-	// sign-in makes (a poll inside one page would be cut by them).
-	waitText := func(text string) error {
-		for {
-			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.body && document.body.innerText.includes(`+strconv.Quote(text)+`)`))
-			if err == nil && ok {
-				return nil
+func (c *chrome) loc() string {
+	u, _ := chromedp.Run(c.ctx, chromedp.Location())
+	return u
+}
+
+// waitText waits until the page shows text, across the navigations a
+// sign-in makes (a poll inside one page would be cut by them).
+func (c *chrome) waitText(text string) error {
+	_, err := c.waitAny(text)
+	return err
+}
+
+// markPage marks the page on show, so waitAny waits for the next one (a
+// click that navigates would otherwise race the old page's text).
+func (c *chrome) markPage() error {
+	_, err := chromedp.Run(c.ctx, chromedp.Evaluate[bool](`window.gatehouseTestOld = true`))
+	return err
+}
+
+// waitAny waits until a page not marked by markPage shows one of texts and
+// returns the page's text, so a test can tell the expected page from a
+// refusal at once.
+func (c *chrome) waitAny(texts ...string) (string, error) {
+	for {
+		body, err := chromedp.Run(c.ctx, chromedp.Evaluate[string](`document.body && !window.gatehouseTestOld ? document.body.innerText : ""`))
+		if err == nil {
+			for _, text := range texts {
+				if strings.Contains(body, text) {
+					return body, nil
+				}
 			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			time.Sleep(20 * time.Millisecond)
 		}
+		if c.ctx.Err() != nil {
+			return "", c.ctx.Err()
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	err = chromedp.Do(ctx,
+}
+
+// signInAt fills in the provider's login form, which the browser is on.
+func (c *chrome) signInAt(user string) error {
+	return chromedp.Do(c.ctx,
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), user),
+		chromedp.SendKeys(chromedp.ID("password"), "pw-"+user),
+		chromedp.Click(chromedp.ID("kc-login")),
+	)
+}
+
+func TestBrowserSignInAndOut(t *testing.T) {
+	h := newHarness(t, harnessOpts{startOP: true})
+	c := newChrome(t, h)
+	ctx, base := c.ctx, c.base
+
+	err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/albums/7?view=grid"),
 		chromedp.WaitVisible(chromedp.ID("username")),
 	)
 	if err != nil {
-		t.Fatalf("opening a family URL: %v (at %s)", err, loc())
+		t.Fatalf("opening a family URL: %v (at %s)", err, c.loc())
 	}
-	if loginURL := loc(); !strings.HasPrefix(loginURL, h.kc.issuer+"/login") {
+	if loginURL := c.loc(); !strings.HasPrefix(loginURL, h.kc.issuer+"/login") {
 		t.Errorf("login page at %s, want the provider's", loginURL)
 	}
-	err = chromedp.Do(ctx,
-		chromedp.SendKeys(chromedp.ID("username"), "alice"),
-		chromedp.SendKeys(chromedp.ID("password"), "pw-alice"),
-		chromedp.Click(chromedp.ID("kc-login")),
-	)
+	err = c.signInAt("alice")
 	if err == nil {
-		err = waitText(`"route":"photos"`)
+		err = c.waitText(`"route":"photos"`)
 	}
 	if err != nil {
-		t.Fatalf("signing in on the provider's page: %v (at %s)", err, loc())
+		t.Fatalf("signing in on the provider's page: %v (at %s)", err, c.loc())
 	}
-	if landed := loc(); landed != base+"/albums/7?view=grid" {
+	if landed := c.loc(); landed != base+"/albums/7?view=grid" {
 		t.Errorf("landed on %s", landed)
 	}
 	body, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
@@ -109,12 +151,12 @@ func TestBrowserSignInAndOut(t *testing.T) {
 		chromedp.Click(chromedp.CSS("button[type=submit]")),
 	)
 	if err == nil {
-		err = waitText("You are signed out")
+		err = c.waitText("You are signed out")
 	}
 	if err != nil {
-		t.Fatalf("signing out in the browser: %v (at %s)", err, loc())
+		t.Fatalf("signing out in the browser: %v (at %s)", err, c.loc())
 	}
-	if signedOut := loc(); signedOut != base+"/.gatehouse/signed-out" {
+	if signedOut := c.loc(); signedOut != base+"/.gatehouse/signed-out" {
 		t.Errorf("signed out at %s", signedOut)
 	}
 	h.kc.mu.Lock()
@@ -125,7 +167,145 @@ func TestBrowserSignInAndOut(t *testing.T) {
 	}
 	// Signed out: the family URL asks for a sign-in again.
 	err = chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("username")))
-	if again := loc(); err != nil || !strings.HasPrefix(again, h.kc.issuer+"/login") {
+	if again := c.loc(); err != nil || !strings.HasPrefix(again, h.kc.issuer+"/login") {
 		t.Errorf("after sign-out: %v at %s", err, again)
+	}
+}
+
+// Pairing an app in the browser, with the page's own buttons: make a
+// token, see it with its QR code, use it from an app, revoke it. The
+// page's form POSTs are what Chromium really sends (fetch metadata, and
+// the Origin its referrer policy allows), not headers a test sets.
+func TestBrowserDevicePairing(t *testing.T) {
+	h := newHarness(t, harnessOpts{startOP: true})
+	c := newChrome(t, h)
+	ctx := c.ctx
+
+	err := chromedp.Do(ctx, chromedp.Navigate(c.base+devicesPath))
+	if err == nil {
+		err = c.signInAt("alice")
+	}
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.WaitVisible(`//button[text()="Make a token"]`))
+	}
+	if err != nil {
+		t.Fatalf("opening the devices page: %v (at %s)", err, c.loc())
+	}
+	err = c.markPage()
+	if err == nil {
+		err = chromedp.Do(ctx,
+			chromedp.SendKeys(`input[name="name"]`, "Living room TV"),
+			chromedp.Click(`//button[text()="Make a token"]`),
+		)
+	}
+	var page string
+	if err == nil {
+		page, err = c.waitAny("Copy it now", "Not changed")
+	}
+	if err != nil || !strings.Contains(page, "Copy it now") {
+		t.Fatalf("making a token in the browser: %v (at %s): %s", err, c.loc(), page)
+	}
+	token, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("token")))
+	if err != nil || !strings.HasPrefix(token, "ghd_") {
+		t.Fatalf("token shown: %q %v", token, err)
+	}
+	// The QR code is an image the browser could decode, at its size.
+	qr, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(() => { const i = document.querySelector('img[alt="QR code of the token"]'); return i && i.complete ? i.naturalWidth : 0 })()`))
+	if err != nil || qr != 256 {
+		t.Errorf("QR code image: width %d %v", qr, err)
+	}
+
+	// Bound to alice's account: the provider gave an offline token on the
+	// way (silently, her session there lasting).
+	if n := h.kc.offlineTokens("alice"); n != 1 {
+		t.Errorf("alice's offline tokens at the provider: %d, want 1", n)
+	}
+	app := h.app()
+	resp, body := appGet(t, app, "https://photos.example.com/albums", "X-Gatehouse-Token", token)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the app with the token made in the browser: %d %s", resp.StatusCode, body)
+	}
+	if got := decodeSeen(t, body); got.Route != "photos" {
+		t.Errorf("backend saw %+v", got)
+	}
+
+	// Revoke it with its button: the list empties, the app is refused.
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(c.base+devicesPath),
+		chromedp.WaitVisible(`//td[text()="Living room TV"]`),
+	)
+	if err == nil {
+		err = c.markPage()
+	}
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.Click(`//button[text()="Revoke"]`))
+	}
+	if err == nil {
+		page, err = c.waitAny("You have no device tokens", "Not changed")
+	}
+	if err != nil || !strings.Contains(page, "You have no device tokens") {
+		t.Fatalf("revoking in the browser: %v (at %s): %s", err, c.loc(), page)
+	}
+	resp, body = appGet(t, app, "https://photos.example.com/albums", "X-Gatehouse-Token", token)
+	checkTokenRefused(t, "token revoked in the browser", resp, body)
+	if n := h.kc.offlineTokens("alice"); n != 0 {
+		t.Errorf("offline tokens left at the provider after the last device went: %d", n)
+	}
+}
+
+// Signed in with the wrong account, a family member is not stuck: the 403
+// page's "Sign in as someone else" ends the session here and at the
+// provider (whose SSO session would otherwise sign the same account in
+// again at once) and starts a fresh sign-in with prompt=login, back to
+// the page they wanted.
+func TestBrowserSignInAsSomeoneElse(t *testing.T) {
+	h := newHarness(t, harnessOpts{startOP: true})
+	c := newChrome(t, h)
+	ctx := c.ctx
+	want := "https://request.example.com:" + c.port + "/movies/12?sort=new"
+
+	err := chromedp.Do(ctx, chromedp.Navigate(want))
+	if err == nil {
+		err = c.signInAt("kid")
+	}
+	var page string
+	if err == nil {
+		page, err = c.waitAny("Not allowed", `"route"`)
+	}
+	if err != nil || !strings.Contains(page, "kid@example.com") || !strings.Contains(page, "Sign in as someone else") {
+		t.Fatalf("the kid on the /parents route, want a 403 offering another account: %v (at %s): %s", err, c.loc(), page)
+	}
+	err = c.markPage()
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.Click(`//button[text()="Sign in as someone else"]`))
+	}
+	if err == nil {
+		page, err = c.waitAny("Sign In", "Not allowed", `"route"`)
+	}
+	if err != nil || !strings.HasPrefix(c.loc(), h.kc.issuer+"/login") {
+		t.Fatalf("after \"sign in as someone else\": %v, at %s, not the provider's login form: %s", err, c.loc(), page)
+	}
+	h.kc.mu.Lock()
+	prompt, ends, sso := h.kc.lastAuthorize.Get("prompt"), len(h.kc.endSessions), h.kc.ssoLogins
+	h.kc.mu.Unlock()
+	if prompt != "login" || ends != 1 || sso != 0 {
+		t.Errorf("the new sign-in: prompt %q, %d end_session calls, %d SSO sign-ins", prompt, ends, sso)
+	}
+	if err = c.markPage(); err == nil {
+		err = c.signInAt("alice")
+	}
+	if err == nil {
+		page, err = c.waitAny(`"route":"request"`, "Not allowed")
+	}
+	if err != nil || c.loc() != want {
+		t.Fatalf("signed in as alice: %v, at %s: %s", err, c.loc(), page)
+	}
+	// The request was used up: the signed-out page is just that again.
+	err = chromedp.Do(ctx, chromedp.Navigate(c.base+signedOutPath))
+	if err == nil {
+		page, err = c.waitAny("You are signed out", "Sign In")
+	}
+	if err != nil || !strings.Contains(page, "You are signed out") {
+		t.Errorf("signed-out page afterwards: %v at %s: %s", err, c.loc(), page)
 	}
 }

@@ -7,6 +7,7 @@ package signin
 // while Keycloak is down). The devices package keeps the hashed tokens.
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
+	"golang.org/x/oauth2"
 
 	"gatehouse/auth"
 	"gatehouse/devices"
@@ -79,11 +81,7 @@ func (s *SignIn) Device(w http.ResponseWriter, r *http.Request, token string, cl
 		}
 		s.outcome("device_token_refused")
 		s.log.Info("device token refused", "host", host, "client", client)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{
-			"error":   "invalid_device_token",
-			"message": "This device token is unknown or was revoked. Make a new one at https://" + host + devicesPath + ".",
-		})
+		refuseToken(w, host)
 		return nil, false
 	}
 	if lim := s.tokenUse; lim != nil {
@@ -95,7 +93,20 @@ func (s *SignIn) Device(w http.ResponseWriter, r *http.Request, token string, cl
 		}
 		lim.Done(key, v, 0, now)
 	}
+	if !s.deviceOwnerOK(r.Context(), t.Subject) {
+		s.outcome("device_token_refused")
+		refuseToken(w, host)
+		return nil, false
+	}
 	return &auth.FamilyUser{Subject: t.Subject, Email: t.Email, Username: t.Username, Groups: t.Groups, Device: t.Name}, true
+}
+
+func refuseToken(w http.ResponseWriter, host string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token"`)
+	writeJSON(w, http.StatusUnauthorized, map[string]string{
+		"error":   "invalid_device_token",
+		"message": "This device token is unknown or was revoked. Make a new one at https://" + host + devicesPath + ".",
+	})
 }
 
 func tooManyJSON(w http.ResponseWriter, v ratelimit.Verdict) {
@@ -129,7 +140,10 @@ func (s *SignIn) csrfOK(sess *session, host, got string) bool {
 // carry a form token bound to the session.
 func (s *SignIn) devicesPage(w http.ResponseWriter, r *http.Request, host string) {
 	noStore(w)
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	// Nothing leaves for another site (the QR code is a data: image), and
+	// same-origin keeps the Origin on the page's own form POSTs: under
+	// no-referrer Chromium sends "Origin: null".
+	w.Header().Set("Referrer-Policy", "same-origin")
 	if !s.Ready() {
 		unavailable(w, r)
 		return
@@ -159,20 +173,22 @@ func (s *SignIn) devicesPage(w http.ResponseWriter, r *http.Request, host string
 	}
 	switch r.PostForm.Get("action") {
 	case "create":
-		token, t, err := s.devices.Create(r.PostForm.Get("name"), devices.Owner{
-			Subject: sess.Sub, Email: sess.Email, Username: sess.Username, Groups: sess.Groups,
-		})
-		if err != nil {
-			if !errors.Is(err, devices.ErrBadName) && !errors.Is(err, devices.ErrTooMany) {
-				s.log.Error("device token not created", "sub", sess.Sub, "err", err)
-				err = errors.New("the device token could not be saved; tell the person who runs this server")
-			}
+		name := strings.TrimSpace(r.PostForm.Get("name"))
+		if err := devices.CheckName(name); err != nil {
 			s.renderDevices(w, http.StatusBadRequest, sess, host, `<p class="err">`+htmlEscape(capitalize(err.Error()))+`.</p>`)
 			return
 		}
-		s.outcome("device_token_created")
-		s.log.Info("device token created", "sub", sess.Sub, "device", t.Name, "id", t.ID)
-		s.renderDevices(w, http.StatusOK, sess, host, s.tokenShown(token, t))
+		// A token is bound to its owner's offline token (grants.go): one
+		// the provider accepts right now, or a new one got on the way.
+		switch s.checkGrant(r.Context(), sess.Sub) {
+		case grantAlive:
+			s.createToken(w, sess, host, name)
+		case grantTrouble:
+			writePage(w, http.StatusServiceUnavailable, "Not made",
+				`The sign-in provider could not be asked right now. <a href="`+devicesPath+`">Try again</a> in a moment.`)
+		default:
+			s.startFlow(w, r, host, flow{Return: "https://" + host + devicesPath, Bind: sess.Sub, Device: name}, false)
+		}
 	case "revoke":
 		id := r.PostForm.Get("id")
 		gone, err := s.devices.Revoke(func(t devices.Token) bool { return t.ID == id && t.Subject == sess.Sub })
@@ -185,10 +201,63 @@ func (s *SignIn) devicesPage(w http.ResponseWriter, r *http.Request, host string
 			s.outcome("device_token_revoked")
 			s.log.Info("device token revoked by its owner", "sub", sess.Sub, "device", t.Name, "id", t.ID)
 		}
+		if left, err := s.devices.List(func(t devices.Token) bool { return t.Subject == sess.Sub }); err == nil && len(left) == 0 && len(gone) > 0 {
+			s.releaseGrant(r.Context(), sess.Sub)
+		}
 		http.Redirect(w, r, devicesPath, http.StatusSeeOther)
 	default:
 		writePage(w, http.StatusBadRequest, "Not changed", "Unknown action.")
 	}
+}
+
+// createToken makes a device token for the signed-in owner and shows it.
+func (s *SignIn) createToken(w http.ResponseWriter, sess *session, host, name string) {
+	token, t, err := s.devices.Create(name, devices.Owner{
+		Subject: sess.Sub, Email: sess.Email, Username: sess.Username, Groups: sess.Groups,
+	})
+	if err != nil {
+		if !errors.Is(err, devices.ErrBadName) && !errors.Is(err, devices.ErrTooMany) {
+			s.log.Error("device token not created", "sub", sess.Sub, "err", err)
+			err = errors.New("the device token could not be saved; tell the person who runs this server")
+		}
+		s.renderDevices(w, http.StatusBadRequest, sess, host, `<p class="err">`+htmlEscape(capitalize(err.Error()))+`.</p>`)
+		return
+	}
+	s.outcome("device_token_created")
+	s.log.Info("device token created", "sub", sess.Sub, "device", t.Name, "id", t.ID)
+	s.renderDevices(w, http.StatusOK, sess, host, s.tokenShown(token, t))
+}
+
+// finishBind ends the provider round trip of a first device token: the
+// provider's answer must be for the member signed in here, and carry an
+// offline token, which is kept as the owner's grant; then the token is
+// made and shown.
+func (s *SignIn) finishBind(ctx context.Context, w http.ResponseWriter, r *http.Request, host string, v *verifiers, raw string, tok *oauth2.Token, f flow) {
+	idt, err := verifyCodeIDToken(ctx, v, raw, tok, f.Nonce)
+	if err != nil {
+		s.log.Warn("device token binding refused", "err", err)
+		s.outcome("refused")
+		writePage(w, http.StatusBadRequest, "Not made", `The sign-in provider's answer could not be verified. <a href="`+devicesPath+`">Try again</a>.`)
+		return
+	}
+	sess := s.session(w, r)
+	if sess == nil || sess.Sub != f.Bind || idt.Subject != f.Bind {
+		writePage(w, http.StatusForbidden, "Not made",
+			`The sign-in provider answered for another account than the one signed in here. <a href="`+devicesPath+`">Open the devices page again</a>.`)
+		return
+	}
+	if tok.RefreshToken == "" {
+		s.log.Warn("the provider gave no offline token for a device token; does the client allow the offline_access scope?", "sub", sess.Sub)
+		writePage(w, http.StatusBadGateway, "Not made", "The sign-in provider did not allow a token for devices. Tell the person who runs this server.")
+		return
+	}
+	if err := s.saveGrant(sess.Sub, tok.RefreshToken); err != nil {
+		s.log.Error("offline token not saved", "sub", sess.Sub, "err", err)
+		writePage(w, http.StatusInternalServerError, "Not made", "The device token could not be saved; tell the person who runs this server.")
+		return
+	}
+	s.grantChecked.Store(sess.Sub, true)
+	s.createToken(w, sess, host, f.Device)
 }
 
 func capitalize(s string) string {

@@ -26,15 +26,19 @@
 //     every request and kept across reloads; overflow raises a floor that
 //     signs people out rather than letting anyone back in.
 //   - Availability. Discovery and health probes run in the background with
-//     backoff; Ready is false while the provider is unreachable, and the
-//     door then answers family routes with 503.
+//     backoff; Ready is false while the provider is unreachable. New
+//     sign-ins then answer 503, while a session the provider confirmed less
+//     than outage_grace ago keeps working without renewal attempts
+//     (docs/signin.md has the trade-off).
 //   - Device tokens (devices.go). /.gatehouse/devices lets a signed-in
 //     member make, list and revoke long-lived tokens for phone and TV apps
 //     (same-origin POSTs with a session-bound form token). Device checks a
 //     token sent in device_token_header against the devices package's
 //     hashed file (re-read when it changes, so `gatehouse tokens revoke`
 //     applies at once), rate-limits it, and returns the owner as they were when
-//     the token was made; it needs no provider.
+//     the token was made; it needs no provider to answer. Each owner's tokens
+//     are bound to their account (grants.go): an offline token, renewed on a
+//     schedule, whose refusal ends them.
 //   - Identity headers for backends are chosen per route (identity_headers)
 //     and filled by the door from the FamilyUser this package returns.
 //

@@ -22,6 +22,10 @@ type flow struct {
 	Return   string `json:"r"` // absolute URL on a family host
 	Host     string `json:"h"`
 	Created  int64  `json:"c"`
+	// Bind, when set, makes this the binding of a new device token to
+	// the provider (grants.go): the subject who asked, and the device.
+	Bind   string `json:"b,omitempty"`
+	Device string `json:"d,omitempty"`
 }
 
 var errNonce = errors.New("the ID token's nonce does not match this sign-in")
@@ -49,7 +53,7 @@ func (s *SignIn) Begin(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		ret = "https://" + host + "/"
 	}
-	s.startFlow(w, r, host, ret)
+	s.startFlow(w, r, host, flow{Return: ret}, false)
 }
 
 // login starts a sign-in explicitly: /.gatehouse/login?rd=/albums.
@@ -64,23 +68,21 @@ func (s *SignIn) login(w http.ResponseWriter, r *http.Request, host string) {
 		unavailable(w, r)
 		return
 	}
-	s.startFlow(w, r, host, ret)
+	s.startFlow(w, r, host, flow{Return: ret}, false)
 }
 
-func (s *SignIn) startFlow(w http.ResponseWriter, r *http.Request, host, ret string) {
+// startFlow sends the browser to the provider to sign in and come back to
+// f.Return (f.Bind and f.Device set for a binding). promptLogin asks the provider for its login form even if it holds a
+// session for the browser (OIDC prompt=login): signing in as someone else
+// must not be answered by the account just left.
+func (s *SignIn) startFlow(w http.ResponseWriter, r *http.Request, host string, f flow, promptLogin bool) {
 	p, _ := s.verifiers()
 	if p == nil {
 		unavailable(w, r)
 		return
 	}
-	f := flow{
-		State:    randomString(),
-		Nonce:    randomString(),
-		Verifier: oauth2.GenerateVerifier(),
-		Return:   ret,
-		Host:     host,
-		Created:  s.now().UnixNano(),
-	}
+	f.State, f.Nonce, f.Verifier = randomString(), randomString(), oauth2.GenerateVerifier()
+	f.Host, f.Created = host, s.now().UnixNano()
 	// A browser that keeps starting sign-ins without finishing them loses
 	// the old ones rather than collecting cookies.
 	if open := openFlows(r); len(open) >= maxFlows {
@@ -97,7 +99,15 @@ func (s *SignIn) startFlow(w http.ResponseWriter, r *http.Request, host, ret str
 		return
 	}
 	s.cw.set(w, name, val, "", flowLifetime)
-	url := s.oauth(p, host).AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier))
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}
+	if promptLogin {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+	}
+	oc := s.oauth(p, host)
+	if f.Bind != "" {
+		oc.Scopes = bindScopes(s.cfg.Scopes)
+	}
+	url := oc.AuthCodeURL(f.State, opts...)
 	noStore(w)
 	http.Redirect(w, r, url, http.StatusFound)
 }
@@ -188,6 +198,10 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request, host string) {
 		writePage(w, http.StatusBadGateway, "Sign-in failed", "The sign-in provider did not say who you are.")
 		return
 	}
+	if f.Bind != "" {
+		s.finishBind(octx, w, r, host, v, raw, tok, f)
+		return
+	}
 	sess, err := s.sessionFrom(octx, v, raw, tok, f.Nonce)
 	if err != nil {
 		s.log.Warn("sign-in refused", "err", err)
@@ -213,20 +227,25 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request, host string) {
 	http.Redirect(w, r, ret, http.StatusSeeOther)
 }
 
-// sessionFrom verifies the tokens of a code exchange and makes a new
-// session of them.
-func (s *SignIn) sessionFrom(ctx context.Context, v *verifiers, raw string, tok *oauth2.Token, nonce string) (*session, error) {
-	idt, err := v.id.Verify(ctx, raw)
+// verifyCodeIDToken verifies the ID token of a code exchange: as every ID
+// token (verifyIDToken), and carrying this sign-in's nonce.
+func verifyCodeIDToken(ctx context.Context, v *verifiers, raw string, tok *oauth2.Token, nonce string) (*oidc.IDToken, error) {
+	idt, err := verifyIDToken(ctx, v, raw, tok.AccessToken)
 	if err != nil {
 		return nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
 		return nil, errNonce
 	}
-	if idt.AccessTokenHash != "" {
-		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			return nil, err
-		}
+	return idt, nil
+}
+
+// sessionFrom verifies the tokens of a code exchange and makes a new
+// session of them.
+func (s *SignIn) sessionFrom(ctx context.Context, v *verifiers, raw string, tok *oauth2.Token, nonce string) (*session, error) {
+	idt, err := verifyCodeIDToken(ctx, v, raw, tok, nonce)
+	if err != nil {
+		return nil, err
 	}
 	id, err := s.tokenIdentity(ctx, v, idt, tok.AccessToken)
 	if err != nil {

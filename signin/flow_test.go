@@ -80,7 +80,7 @@ func checkBackendHeaders(t *testing.T, s backendSeen) {
 	if c := s.Header.Get("Cookie"); strings.Contains(c, "gatehouse") {
 		t.Errorf("backend saw the gateway cookie: %q", c)
 	}
-	for _, k := range []string{"X-Forwarded-User", "Remote-User"} {
+	for _, k := range []string{"X-Forwarded-User", "Remote-User", "X-Remote-User"} {
 		if v := s.Header.Get(k); v != "" {
 			t.Errorf("backend got client-sent %s: %q", k, v)
 		}
@@ -149,8 +149,8 @@ func TestOpenRedirectsRefusedAtLogin(t *testing.T) {
 
 	// The whole flow with a good rd lands there; with a path that looks
 	// like another host, it lands on the same host.
-	resp, body := b.get("https://photos.example.com/.gatehouse/login?rd=" + url.QueryEscape("https://files.example.com/x?y=1"))
-	resp, body = b.submitLogin(resp, "alice")
+	resp, _ = b.get("https://photos.example.com/.gatehouse/login?rd=" + url.QueryEscape("https://files.example.com/x?y=1"))
+	resp, body := b.submitLogin(resp, "alice")
 	if resp.StatusCode != 200 || resp.Request.URL.String() != "https://files.example.com/x?y=1" {
 		t.Fatalf("rd flow landed on %s (%d %s)", resp.Request.URL, resp.StatusCode, body)
 	}

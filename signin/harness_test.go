@@ -58,9 +58,28 @@ type harness struct {
 	backend *httptest.Server
 	pool    any
 	client  *http.Client // provider-facing client of the gateway
+	logs    *logBuffer   // sign-in's log, for what it says
 
 	mu   sync.Mutex
 	seen []backendSeen
+}
+
+// logBuffer keeps a log for assertions.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 type harnessOpts struct {
@@ -79,8 +98,6 @@ oidc {
   issuer             = %q
   client_id          = "gatehouse"
   client_secret_file = "secret"
-  # zitadel's OP issues refresh tokens only for offline_access.
-  scopes             = ["openid", "profile", "email", "offline_access"]
   cookie_domain      = "example.com"
   groups_from_access_token = ["realm_access.roles", "resource_access.gatehouse.roles"]
   refresh_interval   = "5m"
@@ -131,7 +148,7 @@ route "music" {
     host   = "music"
     access = "family"
     identity_headers = ["X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups",
-      "X-Forwarded-Preferred-Username", "Remote-User", "Remote-Email", "Remote-Groups"]
+      "X-Forwarded-Preferred-Username", "Remote-User", "Remote-Email", "Remote-Groups", "X-Remote-User"]
   }
   path "/rest/" {
     cloudflare = "app"
@@ -141,7 +158,7 @@ route "music" {
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{}, dir: t.TempDir()}
+	h := &harness{t: t, clock: &clock{}, dir: t.TempDir(), logs: &logBuffer{}}
 	h.kc = newKeycloak(t, "127.0.0.1:0")
 	h.addFamily()
 	if o.startOP {
@@ -164,20 +181,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	h.gw = proxy.New(routes.Compile(h.cfg), proxy.Options{Logger: testLogger(t)})
 	t.Cleanup(h.gw.Close)
 	var err error
-	sopt := Options{
-		Table: h.gw.Table, Log: testLogger(t), HTTPClient: h.client, Now: h.clock.Now,
-		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, ProbeEvery: 200 * time.Millisecond,
-		RequestTimeout:  5 * time.Second,
-		DeviceTokenRule: o.tokenRule, DeviceTokenFailures: o.failureRule,
-	}
-	if o.limits != nil {
-		sopt.Limits = o.limits
-	}
-	h.si, err = New(h.cfg.OIDC, sopt)
+	h.si, err = New(h.cfg.OIDC, h.signInOptions(o))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(h.si.Close)
+	t.Cleanup(func() { h.si.Close() })
 	h.gw.SetSignIn(h.si)
 	h.door = httptest.NewUnstartedServer(h.gw.Door(routes.Cloudflare))
 	h.door.StartTLS()
@@ -187,6 +195,26 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		h.waitReady()
 	}
 	return h
+}
+
+// signInOptions are the gateway's sign-in options: the harness's clock,
+// fast retries and probes, and a log kept for assertions.
+func (h *harness) signInOptions(o harnessOpts) Options {
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(h.logs, tWriter{h.t}), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if !testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	sopt := Options{
+		Table: h.gw.Table, Log: log, HTTPClient: h.client, Now: h.clock.Now,
+		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, ProbeEvery: 200 * time.Millisecond,
+		RequestTimeout:  5 * time.Second,
+		GrantCheckEvery: 50 * time.Millisecond,
+		DeviceTokenRule: o.tokenRule, DeviceTokenFailures: o.failureRule,
+	}
+	if o.limits != nil {
+		sopt.Limits = o.limits
+	}
+	return sopt
 }
 
 func (h *harness) writeConfig(extra string) {

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +68,7 @@ type kcAuthRequest struct {
 	respType  oidc.ResponseType
 	respMode  oidc.ResponseMode
 	challenge *oidc.CodeChallenge
+	prompt    []string
 	userID    string
 	sid       string
 	authTime  time.Time
@@ -84,10 +86,20 @@ func (a *kcAuthRequest) GetNonce() string                      { return a.nonce 
 func (a *kcAuthRequest) GetRedirectURI() string                { return a.redirect }
 func (a *kcAuthRequest) GetResponseType() oidc.ResponseType    { return a.respType }
 func (a *kcAuthRequest) GetResponseMode() oidc.ResponseMode    { return a.respMode }
-func (a *kcAuthRequest) GetScopes() []string                   { return a.scopes }
-func (a *kcAuthRequest) GetState() string                      { return a.state }
-func (a *kcAuthRequest) GetSubject() string                    { return a.userID }
-func (a *kcAuthRequest) Done() bool                            { return a.done }
+
+// GetScopes always holds offline_access: zitadel's OP issues a refresh
+// token only then, while Keycloak issues one to every code grant. Whether
+// the client really asked for an offline token is kept apart (offline).
+func (a *kcAuthRequest) GetScopes() []string {
+	if slices.Contains(a.scopes, oidc.ScopeOfflineAccess) {
+		return a.scopes
+	}
+	return append(slices.Clone(a.scopes), oidc.ScopeOfflineAccess)
+}
+func (a *kcAuthRequest) offline() bool      { return slices.Contains(a.scopes, oidc.ScopeOfflineAccess) }
+func (a *kcAuthRequest) GetState() string   { return a.state }
+func (a *kcAuthRequest) GetSubject() string { return a.userID }
+func (a *kcAuthRequest) Done() bool         { return a.done }
 
 type kcRefresh struct {
 	token    string
@@ -96,6 +108,10 @@ type kcRefresh struct {
 	sid      string
 	scopes   []string
 	authTime time.Time
+	// offline: an offline token (scope offline_access). Like Keycloak's,
+	// it outlives the browser's session (a logout, SSO idle) and ends
+	// only when revoked, or with the account.
+	offline bool
 }
 
 func (r *kcRefresh) GetAMR() []string            { return []string{"pwd"} }
@@ -174,13 +190,26 @@ type keycloak struct {
 	reqs      map[string]*kcAuthRequest
 	codes     map[string]string
 	refreshes map[string]*kcRefresh
-	keys      []*kcKey        // current first
-	ended     map[string]bool // sids ended at the provider
+	keys      []*kcKey          // current first
+	ended     map[string]bool   // sids ended at the provider
+	sso       map[string]string // sid → user id of browsers' SSO sessions
 	seq       int
+
+	// keepRefresh leaves a used refresh token valid, as Keycloak does by
+	// default ("Revoke Refresh Token" off); false rotates them.
+	keepRefresh bool
+	// tokensDown makes the token endpoint answer 503 while discovery
+	// still works: a Keycloak halfway through a restart.
+	tokensDown bool
+	// tamper, if set, rewrites the token endpoint's JSON answer to a
+	// grant (a provider gone wrong, or tokens mixed up on the way).
+	tamper func(grantType string, body map[string]any)
 
 	// What the provider saw, for assertions.
 	authorizeCalls int
 	refreshCalls   int
+	ssoLogins      int // authorization requests answered by the SSO session
+	revocations    int // tokens revoked at the revocation endpoint
 	endSessions    []url.Values
 	lastAuthorize  url.Values
 }
@@ -201,6 +230,7 @@ func newKeycloak(t *testing.T, addr string) *keycloak {
 		codes:     map[string]string{},
 		refreshes: map[string]*kcRefresh{},
 		ended:     map[string]bool{},
+		sso:       map[string]string{},
 	}
 	ln.Close()
 	kc.issuer = "https://" + kc.addr + realmPath
@@ -230,7 +260,7 @@ func newKeycloak(t *testing.T, addr string) *keycloak {
 	}
 	kc.mux = http.NewServeMux()
 	interceptor := op.NewIssuerInterceptor(kc.prov.IssuerFromRequest)
-	kc.mux.HandleFunc("GET "+realmPath+"/login", kc.loginPage)
+	kc.mux.Handle("GET "+realmPath+"/login", interceptor.HandlerFunc(kc.loginPage))
 	kc.mux.Handle("POST "+realmPath+"/login", interceptor.HandlerFunc(kc.loginSubmit))
 	kc.mux.HandleFunc(realmPath+"/logged-out", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "logged out") })
 	kc.mux.Handle(realmPath+"/", http.StripPrefix(realmPath, kc.observe(kc.prov)))
@@ -253,9 +283,39 @@ func (kc *keycloak) observe(h http.Handler) http.Handler {
 		case "/protocol/openid-connect/logout":
 			kc.endSessions = append(kc.endSessions, r.Form)
 		}
+		tamper, down := kc.tamper, kc.tokensDown
 		kc.mu.Unlock()
-		h.ServeHTTP(w, r)
+		if down && r.URL.Path == "/protocol/openid-connect/token" {
+			http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if tamper == nil || r.URL.Path != "/protocol/openid-connect/token" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		var body map[string]any
+		if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &body) == nil {
+			tamper(r.PostForm.Get("grant_type"), body)
+			b, _ := json.Marshal(body)
+			rec.Body.Reset()
+			rec.Body.Write(b)
+			rec.Header().Del("Content-Length")
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
 	})
+}
+
+// setTamper installs (or, with nil, removes) a rewrite of token answers.
+func (kc *keycloak) setTamper(f func(grantType string, body map[string]any)) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	kc.tamper = f
 }
 
 func (kc *keycloak) start() {
@@ -371,8 +431,14 @@ func (kc *keycloak) logoutToken(sub, sid string, mutate func(map[string]any)) st
 
 func signJWT(t *testing.T, key *kcKey, claims map[string]any) string {
 	t.Helper()
+	return signTyped(t, key, "logout+jwt", claims)
+}
+
+// signTyped signs claims as a JWT with the given typ header.
+func signTyped(t *testing.T, key *kcKey, typ string, claims map[string]any) string {
+	t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key.key},
-		(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", key.id))
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", key.id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,8 +463,27 @@ func (kc *keycloak) endSID(sid string) {
 
 // --- login UI ---
 
+// ssoCookie is the browser's single sign-on session at the provider, as
+// Keycloak's KEYCLOAK_IDENTITY: while its session lasts, a new
+// authorization request is answered without the login form (unless it
+// asks for prompt=login).
+const ssoCookie = "KEYCLOAK_IDENTITY"
+
 func (kc *keycloak) loginPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("authRequestID")
+	if c, err := r.Cookie(ssoCookie); err == nil {
+		kc.mu.Lock()
+		req, sso := kc.reqs[id], kc.sso[c.Value]
+		user := kc.users[sso]
+		if req != nil && user != nil && !user.Disabled && !kc.ended[c.Value] && !slices.Contains(req.prompt, oidc.PromptLogin) {
+			req.userID, req.sid, req.authTime, req.done = user.ID, c.Value, time.Now(), true
+			kc.ssoLogins++
+			kc.mu.Unlock()
+			http.Redirect(w, r, op.AuthCallbackURL(kc.prov)(r.Context(), id), http.StatusFound)
+			return
+		}
+		kc.mu.Unlock()
+	}
 	fmt.Fprintf(w, `<!doctype html><title>Sign in to home</title>
 <form method="post" action="%s/login"><input type="hidden" name="id" value="%s">
 <input id="username" name="username"><input id="password" name="password" type="password">
@@ -422,7 +507,9 @@ func (kc *keycloak) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	kc.seq++
 	req.userID, req.sid, req.authTime, req.done = user.ID, fmt.Sprintf("sid-%d", kc.seq), time.Now(), true
+	kc.sso[req.sid] = user.ID
 	kc.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: req.sid, Path: realmPath, Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})
 	http.Redirect(w, r, op.AuthCallbackURL(kc.prov)(r.Context(), id), http.StatusFound)
 }
 
@@ -435,6 +522,7 @@ func (kc *keycloak) CreateAuthRequest(_ context.Context, ar *oidc.AuthRequest, u
 	req := &kcAuthRequest{
 		id: fmt.Sprintf("req-%d", kc.seq), clientID: ar.ClientID, redirect: ar.RedirectURI, state: ar.State,
 		nonce: ar.Nonce, scopes: ar.Scopes, respType: ar.ResponseType, respMode: ar.ResponseMode, userID: userID,
+		prompt: ar.Prompt,
 	}
 	if ar.CodeChallenge != "" {
 		req.challenge = &oidc.CodeChallenge{Challenge: ar.CodeChallenge, Method: ar.CodeChallengeMethod}
@@ -497,10 +585,12 @@ func (kc *keycloak) CreateAccessAndRefreshTokens(_ context.Context, req op.Token
 	rt := &kcRefresh{token: fmt.Sprintf("rt-%d-%s", kc.seq, rand.Text()), userID: req.GetSubject(), scopes: req.GetScopes()}
 	switch r := req.(type) {
 	case *kcAuthRequest:
-		rt.clientID, rt.sid, rt.authTime = r.clientID, r.sid, r.authTime
+		rt.clientID, rt.sid, rt.authTime, rt.offline = r.clientID, r.sid, r.authTime, r.offline()
 	case *kcRefresh:
-		rt.clientID, rt.sid, rt.authTime = r.clientID, r.sid, r.authTime
-		delete(kc.refreshes, current) // rotation, like Keycloak's "Revoke Refresh Token"
+		rt.clientID, rt.sid, rt.authTime, rt.offline = r.clientID, r.sid, r.authTime, r.offline
+		if !kc.keepRefresh {
+			delete(kc.refreshes, current) // rotation, like Keycloak's "Revoke Refresh Token"
+		}
 	default:
 		return "", "", time.Time{}, errors.New("unsupported request")
 	}
@@ -520,7 +610,7 @@ func (kc *keycloak) TokenRequestByRefreshToken(_ context.Context, token string) 
 	if u := kc.users[rt.userID]; u == nil || u.Disabled {
 		return nil, errors.New("user disabled")
 	}
-	if kc.ended[rt.sid] {
+	if kc.ended[rt.sid] && !rt.offline {
 		return nil, errors.New("session not active")
 	}
 	cp := *rt
@@ -549,7 +639,66 @@ func (kc *keycloak) TerminateSession(_ context.Context, userID, clientID string)
 	return nil
 }
 
-func (kc *keycloak) RevokeToken(context.Context, string, string, string) *oidc.Error { return nil }
+// RevokeToken ends a refresh or offline token (RFC 7009, Keycloak's
+// /protocol/openid-connect/revoke).
+func (kc *keycloak) RevokeToken(_ context.Context, token, _, clientID string) *oidc.Error {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	if rt, ok := kc.refreshes[token]; ok && rt.clientID == clientID {
+		delete(kc.refreshes, token)
+		kc.revocations++
+	}
+	return nil
+}
+
+// offlineTokens counts the user's live offline tokens.
+func (kc *keycloak) offlineTokens(username string) int {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	n := 0
+	for _, rt := range kc.refreshes {
+		if u := kc.users[rt.userID]; rt.offline && u != nil && u.Username == username {
+			n++
+		}
+	}
+	return n
+}
+
+// signOutAll ends every session of a user. Without offline it is an admin
+// ending the user's browser sessions one by one; with offline, the user's
+// offline tokens stop too, as after Keycloak's admin "Sign out" of the user
+// (UserResource.logout sets a not-before time, and TokenManager refuses a
+// refresh token issued before it as "Stale token": offline ones included)
+// or a revoked offline session.
+func (kc *keycloak) signOutAll(username string, offline bool) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	for tok, rt := range kc.refreshes {
+		if u := kc.users[rt.userID]; u == nil || u.Username != username {
+			continue
+		}
+		kc.ended[rt.sid] = true
+		if offline && rt.offline {
+			delete(kc.refreshes, tok)
+		}
+	}
+	for sid, uid := range kc.sso {
+		if u := kc.users[uid]; u != nil && u.Username == username {
+			kc.ended[sid] = true
+		}
+	}
+}
+
+// deleteUser removes an account.
+func (kc *keycloak) deleteUser(username string) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	for id, u := range kc.users {
+		if u.Username == username {
+			delete(kc.users, id)
+		}
+	}
+}
 
 func (kc *keycloak) GetRefreshTokenInfo(_ context.Context, _ string, token string) (string, string, error) {
 	kc.mu.Lock()

@@ -24,6 +24,15 @@ func (s *SignIn) logout(w http.ResponseWriter, r *http.Request, host string) {
 		writePage(w, http.StatusForbidden, "Not signed out", "Sign out from a page of this site.")
 		return
 	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	_ = r.ParseForm()
+	if again := r.PostForm.Get("again"); again != "" {
+		// "Sign in as someone else": after the provider has ended its
+		// session too, signed-out starts a new sign-in back to here.
+		if ret, err := ReturnURL(again, host, s.familyHost); err == nil {
+			s.setAgain(w, host, ret)
+		}
+	}
 	now := s.now()
 	var hint string
 	if val := readSessionValue(r, s.names); val != "" {
@@ -59,6 +68,61 @@ func (s *SignIn) logout(w http.ResponseWriter, r *http.Request, host string) {
 	q.Set("post_logout_redirect_uri", after)
 	u.RawQuery = q.Encode()
 	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}
+
+// againCookie carries the return address of "sign in as someone else"
+// through the provider's logout: host-only and sealed, like a flow
+// cookie, and as short-lived.
+const againCookie = "__Host-gatehouse-again"
+
+type againFlow struct {
+	Return  string `json:"r"`
+	Host    string `json:"h"`
+	Created int64  `json:"c"`
+}
+
+func (s *SignIn) againAD() []byte {
+	return []byte("again\x00" + againCookie + "\x00" + s.cfg.Issuer + "\x00" + s.cfg.ClientID)
+}
+
+func (s *SignIn) setAgain(w http.ResponseWriter, host, ret string) {
+	b, _ := json.Marshal(againFlow{Return: ret, Host: host, Created: s.now().UnixNano()})
+	val, err := s.keys.seal(purposeFlow, b, s.againAD())
+	if err != nil {
+		s.log.Error("cannot seal the sign-in-again cookie", "err", err)
+		return
+	}
+	s.cw.set(w, againCookie, val, "", flowLifetime)
+}
+
+// signedOut is where the provider sends the browser after logout. After
+// "sign in as someone else" it starts that sign-in, with prompt=login,
+// once: the cookie that asked for it is used up here, so a browser that
+// comes back signed in as the same account sees the page that offered
+// the choice, not another round.
+func (s *SignIn) signedOut(w http.ResponseWriter, r *http.Request, host string) {
+	noStore(w)
+	var af againFlow
+	if c, err := r.Cookie(againCookie); err == nil {
+		s.cw.set(w, againCookie, "", "", 0)
+		pt, _, err := s.keys.open(purposeFlow, c.Value, s.againAD())
+		if err == nil {
+			err = json.Unmarshal(pt, &af)
+		}
+		if err != nil || af.Host != host || s.now().Sub(time.Unix(0, af.Created)) > flowLifetime {
+			af = againFlow{}
+		}
+	}
+	ret, err := ReturnURL(af.Return, host, s.familyHost)
+	if af.Return == "" || err != nil {
+		writePage(w, http.StatusOK, "Signed out", `You are signed out. <a href="/">Sign in again</a>.`)
+		return
+	}
+	if !s.Ready() {
+		unavailable(w, r)
+		return
+	}
+	s.startFlow(w, r, host, flow{Return: ret}, true)
 }
 
 var (

@@ -5,6 +5,8 @@ import (
 	"html"
 	"net/http"
 	"strconv"
+
+	"gatehouse/auth"
 )
 
 // writePage renders gatehouse's short HTML answers (the same look as the
@@ -41,10 +43,11 @@ func unauthorized(w http.ResponseWriter, host string) {
 	})
 }
 
-// unavailable is the answer while the provider cannot be reached.
+// unavailable is the answer while the provider cannot be reached: JSON
+// for an API client, a page for a browser (a form POST included).
 func unavailable(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", "30")
-	if !IsNavigation(r) {
+	if !auth.BrowserNavigation(r) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
 			"error":   "sign_in_unavailable",
 			"message": "Sign-in is unavailable, try again shortly.",

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/auth"
 	"gatehouse/routes"
 )
 
@@ -114,30 +115,12 @@ func cleanChars(s string) bool {
 }
 
 // IsNavigation reports whether a request is a browser's top-level
-// navigation, which may be sent to sign in. Anything else (fetch/XHR,
-// Accept: application/json, a non-GET, an image) gets 401 JSON instead of a
+// navigation that may be sent to sign in: a GET or HEAD page load
+// (auth.BrowserNavigation). Anything else (fetch/XHR, Accept:
+// application/json, a non-GET, an image) gets 401 JSON instead of a
 // redirect it could not follow.
 func IsNavigation(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	h := r.Header
-	if h.Get("X-Requested-With") != "" {
-		return false
-	}
-	if mode := h.Get("Sec-Fetch-Mode"); mode != "" {
-		// Fetch metadata, sent by every current browser, says exactly.
-		dest := h.Get("Sec-Fetch-Dest")
-		return mode == "navigate" && (dest == "" || dest == "document")
-	}
-	// Older clients: a browser asks for HTML when it navigates.
-	for _, part := range strings.Split(h.Get("Accept"), ",") {
-		mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(mt), "text/html") {
-			return true
-		}
-	}
-	return false
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && auth.BrowserNavigation(r)
 }
 
 // identity is who a verified token says the user is.
@@ -306,6 +289,17 @@ func judge(s *session, now time.Time, refreshEvery time.Duration, revoked bool) 
 	return sessionValid
 }
 
+// withinGrace reports whether a session may keep working while the
+// provider cannot be asked about it: its last confirmation is less than
+// grace ago. Neither a disabled user nor a provider-side logout can reach
+// gatehouse meanwhile, so grace bounds how long either goes unnoticed
+// (grace 0: never). A last check in the future (the clock went back) is
+// not trusted.
+func withinGrace(s *session, now time.Time, grace time.Duration) bool {
+	checked := time.Unix(0, s.Checked)
+	return grace > 0 && now.Before(checked.Add(grace)) && !checked.After(now.Add(5*time.Minute))
+}
+
 // cookieNames are the names of gatehouse's own cookies.
 type cookieNames struct {
 	session string // chunks are session, session-1, session-2, …
@@ -337,11 +331,16 @@ func flowCookieName(state string) string {
 	return flowCookiePrefix + state
 }
 
-// sameOrigin reports whether a state-changing request (logout) comes from
-// a page of the same host, by fetch metadata or Origin.
+// sameOrigin reports whether a state-changing request (logout, the
+// devices page) comes from a page of the same host. Fetch metadata, which
+// the browser sets and no page can forge, decides when it is there:
+// "same-origin", or "none" (the user's own action: a bookmark, a typed
+// address). Only without it is the Origin header weighed; a browser sends
+// "Origin: null" for a page whose referrer policy withholds the origin,
+// so Origin alone cannot be the rule for current browsers.
 func sameOrigin(r *http.Request, host string) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-		return false
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin" || site == "none"
 	}
 	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, "https://"+host) {
 		return false

@@ -226,6 +226,25 @@ func TestJudge(t *testing.T) {
 	}
 }
 
+func TestWithinGrace(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	checked := func(ago time.Duration) *session { return &session{Checked: now.Add(-ago).UnixNano()} }
+	for _, c := range []struct {
+		ago, grace time.Duration
+		want       bool
+	}{
+		{59 * time.Minute, time.Hour, true},
+		{time.Hour, time.Hour, false},
+		{time.Minute, 0, false}, // grace 0: never
+		{-time.Minute, time.Hour, true},
+		{-time.Hour, time.Hour, false}, // checked far in the future: the clock went back
+	} {
+		if got := withinGrace(checked(c.ago), now, c.grace); got != c.want {
+			t.Errorf("checked %v ago, grace %v: %v", c.ago, c.grace, got)
+		}
+	}
+}
+
 func TestRevocationsBounded(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	rv := newRevocations(time.Hour, 4)
@@ -297,5 +316,39 @@ func TestCookieNames(t *testing.T) {
 	}
 	if !strings.HasPrefix(flowCookieName(strings.Repeat("x", 43)), "__Host-") {
 		t.Error("flow cookie is not __Host-")
+	}
+}
+
+// The same-origin rule for the POSTs of gatehouse's own pages: fetch
+// metadata decides where the browser sends it (even with "Origin: null",
+// which Chromium sends under a no-referrer policy); Origin only without it.
+func TestSameOrigin(t *testing.T) {
+	for _, c := range []struct {
+		site, origin string
+		want         bool
+	}{
+		{"same-origin", "https://photos.example.com", true},
+		{"same-origin", "null", true},
+		{"same-origin", "", true},
+		{"none", "", true},
+		{"same-site", "https://files.example.com", false},
+		{"cross-site", "https://evil.example.net", false},
+		{"cross-site", "https://photos.example.com", false},
+		{"", "https://photos.example.com", true},
+		{"", "HTTPS://Photos.example.com", true},
+		{"", "null", false},
+		{"", "https://evil.example.net", false},
+		{"", "", true}, // not a browser; the form token still guards the devices page
+	} {
+		r, _ := http.NewRequest(http.MethodPost, "https://photos.example.com/.gatehouse/devices", nil)
+		if c.site != "" {
+			r.Header.Set("Sec-Fetch-Site", c.site)
+		}
+		if c.origin != "" {
+			r.Header.Set("Origin", c.origin)
+		}
+		if got := sameOrigin(r, "photos.example.com"); got != c.want {
+			t.Errorf("Sec-Fetch-Site %q, Origin %q: %v, want %v", c.site, c.origin, got, c.want)
+		}
 	}
 }

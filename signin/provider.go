@@ -21,6 +21,7 @@ type provider struct {
 	op         *oidc.Provider
 	endpoint   oauth2.Endpoint
 	endSession string
+	revocation string // RFC 7009 revocation_endpoint; "" if none
 	wellKnown  string
 }
 
@@ -35,12 +36,14 @@ func discover(ctx context.Context, issuer string, client *http.Client) (*provide
 	}
 	var extra struct {
 		EndSession string `json:"end_session_endpoint"`
+		Revocation string `json:"revocation_endpoint"`
 	}
 	_ = op.Claims(&extra)
 	p := &provider{
 		op:         op,
 		endpoint:   op.Endpoint(),
 		endSession: extra.EndSession,
+		revocation: extra.Revocation,
 		wellKnown:  strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration",
 	}
 	p.endpoint.AuthStyle = oauth2.AuthStyleInHeader
@@ -100,8 +103,8 @@ func (s *SignIn) watch(ctx context.Context) {
 			wait = s.opt.ProbeEvery
 		} else {
 			if s.healthy.Swap(false) || !s.everDown.Swap(true) {
-				s.log.Warn("sign-in provider unreachable; family routes answer 503 until it is back",
-					"issuer", s.cfg.Issuer, "err", err, "retry_in", delay)
+				s.log.Warn("sign-in provider unreachable; new sign-ins answer 503 until it is back, sessions renewed within outage_grace keep working",
+					"issuer", s.cfg.Issuer, "err", err, "retry_in", delay, "outage_grace", s.cfg.OutageGrace)
 			}
 			// Full jitter keeps many gateways from retrying in step.
 			wait = delay/2 + rand.N(delay/2+1)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,10 @@ type Options struct {
 	// unreachable; ProbeEvery is how often a reachable provider is asked
 	// whether it still is; RequestTimeout bounds each provider request.
 	RetryMin, RetryMax, ProbeEvery, RequestTimeout time.Duration
+	// GrantCheckEvery is how often device token owners' grants are looked
+	// at for renewal (each is renewed once device_refresh_interval has
+	// passed); default a minute.
+	GrantCheckEvery time.Duration
 	// MaxRevocations bounds the revocation record (default 100000).
 	MaxRevocations int
 	// Outcome, if set, counts what happened (metrics): "signed_in",
@@ -90,9 +95,11 @@ type SignIn struct {
 	recent    *recentRefreshes
 	refreshes singleflight.Group
 
-	devices    *devices.Store
-	tokenUse   *ratelimit.Limiter // per device token
-	tokenFails *ratelimit.Limiter // unknown tokens, per client address
+	devices      *devices.Store
+	grantChecked sync.Map           // owner subjects whose grant was asked about since start
+	loops        sync.WaitGroup     // grantLoop
+	tokenUse     *ratelimit.Limiter // per device token
+	tokenFails   *ratelimit.Limiter // unknown tokens, per client address
 }
 
 type verifiers struct {
@@ -128,6 +135,9 @@ func New(cfg *routes.OIDCConfig, opt Options) (*SignIn, error) {
 	}
 	if opt.RequestTimeout <= 0 {
 		opt.RequestTimeout = 15 * time.Second
+	}
+	if opt.GrantCheckEvery <= 0 {
+		opt.GrantCheckEvery = time.Minute
 	}
 	if opt.MaxRevocations <= 0 {
 		opt.MaxRevocations = 100_000
@@ -184,9 +194,14 @@ func New(cfg *routes.OIDCConfig, opt Options) (*SignIn, error) {
 			s.rev.mu.Unlock()
 		}
 	}
+	if opt.Previous == nil {
+		s.warnUnbound()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.watch(ctx)
+	s.loops.Add(1)
+	go s.grantLoop(ctx)
 	return s, nil
 }
 
@@ -200,6 +215,7 @@ func (s *SignIn) outcome(o string) {
 func (s *SignIn) Close() {
 	s.cancel()
 	<-s.done
+	s.loops.Wait()
 }
 
 // Config is the oidc block this SignIn was built from.
@@ -283,7 +299,7 @@ func (s *SignIn) ServeGatehouse(w http.ResponseWriter, r *http.Request) bool {
 		if !allowMethods(w, r, http.MethodGet) {
 			return true
 		}
-		writePage(w, http.StatusOK, "Signed out", `You are signed out. <a href="/">Sign in again</a>.`)
+		s.signedOut(w, r, host)
 	case backchannelPath:
 		if !allowMethods(w, r, http.MethodPost) {
 			return true
@@ -348,29 +364,47 @@ func (s *SignIn) session(w http.ResponseWriter, r *http.Request) *session {
 	if ns := s.recent.newer(sess, now); ns != nil {
 		sess, reseal = ns, true
 	}
-	switch judge(sess, now, s.cfg.RefreshInterval, s.rev.revoked(sess)) {
-	case sessionOver:
+	verdict := judge(sess, now, s.cfg.RefreshInterval, s.rev.revoked(sess))
+	if verdict == sessionOver {
 		s.cw.clearSession(w, r)
 		return nil
-	case sessionRefresh:
-		ns, err := s.refresh(r.Context(), sess)
-		if err != nil {
-			var trouble *troubleError
-			if errors.As(err, &trouble) {
-				s.outcome("provider_error")
-			} else {
-				// The provider ended it (user disabled, session gone):
-				// sign in again.
-				s.log.Info("session ended at the provider", "sub", sess.Sub, "err", err)
-				s.outcome("renewal_refused")
-				s.cw.clearSession(w, r)
-			}
+	}
+	if !s.Ready() {
+		// The provider is away: no renewal is tried (it would only wait
+		// for a timeout). A session it confirmed recently enough keeps
+		// working; any other waits, cookie kept, for the provider to be
+		// back (the door answers 503).
+		if !withinGrace(sess, now, s.cfg.OutageGrace) {
 			return nil
 		}
-		if ns.Checked != sess.Checked {
-			s.outcome("renewed")
+		verdict = sessionValid
+	}
+	if verdict == sessionRefresh {
+		ns, err := s.refresh(r.Context(), sess)
+		var trouble *troubleError
+		switch {
+		case errors.As(err, &trouble):
+			s.outcome("provider_error")
+			// The provider failed just now (a restart under way): the
+			// same grace applies as to a known outage.
+			if !withinGrace(sess, now, s.cfg.OutageGrace) {
+				return nil
+			}
+		case err != nil:
+			// The provider ended it (user disabled, session gone), or
+			// its answer did not verify: the session is over for every
+			// copy of its cookie, not just this browser's.
+			s.log.Info("session ended at the provider", "sub", sess.Sub, "err", err)
+			s.outcome("renewal_refused")
+			s.rev.revoke(revokeSession+sess.ID, now)
+			s.cw.clearSession(w, r)
+			return nil
+		default:
+			if ns.Checked != sess.Checked {
+				s.outcome("renewed")
+			}
+			sess, reseal = ns, true
 		}
-		sess, reseal = ns, true
 	}
 	if reseal {
 		s.writeSession(w, r, sess)
@@ -523,12 +557,12 @@ func (s *SignIn) doRefresh(ctx context.Context, sess *session) (*session, error)
 		// No new ID token: the identity stays as signed in.
 		return &ns, nil
 	}
-	idt, err := v.id.Verify(octx, raw)
+	idt, err := verifyIDToken(octx, v, raw, tok.AccessToken)
 	if err != nil {
 		return nil, fmt.Errorf("refreshed ID token: %w", err)
 	}
 	if idt.Subject != sess.Sub {
-		return nil, errors.New("refreshed ID token names another user")
+		return nil, errOtherSubject
 	}
 	id, err := s.tokenIdentity(octx, v, idt, tok.AccessToken)
 	if err != nil {
@@ -540,6 +574,26 @@ func (s *SignIn) doRefresh(ctx context.Context, sess *session) (*session, error)
 	}
 	ns.IDToken = raw
 	return &ns, nil
+}
+
+var errOtherSubject = errors.New("refreshed ID token names another user")
+
+// verifyIDToken checks an ID token as a sign-in and a renewal both must:
+// signed by the provider's current keys, its issuer, this client as
+// audience, unexpired, and — when it carries at_hash — bound to the access
+// token it came with, so an access token of another grant cannot be
+// slipped in beside it.
+func verifyIDToken(ctx context.Context, v *verifiers, raw, accessToken string) (*oidc.IDToken, error) {
+	idt, err := v.id.Verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if idt.AccessTokenHash != "" {
+		if err := idt.VerifyAccessToken(accessToken); err != nil {
+			return nil, err
+		}
+	}
+	return idt, nil
 }
 
 // tokenIdentity reads who a verified ID token (and, where groups come from

@@ -13,8 +13,13 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
-	"tailscale.com/client/local"
 )
+
+// certSource issues a node's certificate; tsnet's local client (which asks
+// tailscaled) satisfies it.
+type certSource interface {
+	CertPair(ctx context.Context, domain string) (certPEM, keyPEM []byte, err error)
+}
 
 // certCache keeps a node's tailnet certificate in memory and in the node's
 // state directory (through certmagic's file storage, which writes
@@ -28,7 +33,7 @@ import (
 // tailscaled's key, so certmagic could only wrap it as a Manager, which it
 // does not persist.
 type certCache struct {
-	lc      *local.Client
+	src     certSource
 	domain  string
 	storage *certmagic.FileStorage
 	log     *slog.Logger
@@ -37,8 +42,8 @@ type certCache struct {
 	fetch sync.Mutex
 }
 
-func newCertCache(lc *local.Client, domain, dir string, log *slog.Logger) *certCache {
-	return &certCache{lc: lc, domain: domain, storage: &certmagic.FileStorage{Path: dir}, log: log}
+func newCertCache(src certSource, domain, dir string, log *slog.Logger) *certCache {
+	return &certCache{src: src, domain: domain, storage: &certmagic.FileStorage{Path: dir}, log: log}
 }
 
 func (c *certCache) keys() (string, string) {
@@ -80,7 +85,7 @@ func parsePair(certPEM, keyPEM []byte) (*tls.Certificate, error) {
 func (c *certCache) refresh(ctx context.Context) (*tls.Certificate, error) {
 	c.fetch.Lock()
 	defer c.fetch.Unlock()
-	certPEM, keyPEM, err := c.lc.CertPair(ctx, c.domain)
+	certPEM, keyPEM, err := c.src.CertPair(ctx, c.domain)
 	if err != nil {
 		return nil, fmt.Errorf("tailnet certificate for %s: %w", c.domain, err)
 	}
@@ -104,16 +109,28 @@ func (c *certCache) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 	return c.refresh(hello.Context())
 }
 
-// renewLoop refreshes the certificate once a third of its lifetime is
-// left, and at least twice a day.
+// renewIn says how long to wait, at now, before asking for leaf's
+// successor: until a third of its lifetime is left, at least twice a day
+// (tailscaled may have renewed it sooner), and never less than a minute
+// (a certificate past its renewal point is asked for again without a
+// busy loop). A nil leaf (no certificate yet) is asked for at once.
+func renewIn(leaf *x509.Certificate, now time.Time) time.Duration {
+	if leaf == nil {
+		return 0
+	}
+	life := leaf.NotAfter.Sub(leaf.NotBefore)
+	renewAt := leaf.NotAfter.Add(-life / 3)
+	return min(12*time.Hour, max(renewAt.Sub(now), time.Minute))
+}
+
+// renewLoop refreshes the certificate when renewIn says so.
 func (c *certCache) renewLoop(ctx context.Context) {
 	for {
-		wait := time.Duration(0) // no certificate yet: fetch now
+		var leaf *x509.Certificate
 		if cert := c.cur.Load(); cert != nil {
-			life := cert.Leaf.NotAfter.Sub(cert.Leaf.NotBefore)
-			renewAt := cert.Leaf.NotAfter.Add(-life / 3)
-			wait = min(12*time.Hour, max(time.Until(renewAt), time.Minute))
+			leaf = cert.Leaf
 		}
+		wait := renewIn(leaf, time.Now())
 		select {
 		case <-ctx.Done():
 			return

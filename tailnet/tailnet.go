@@ -36,13 +36,13 @@ type Handlers interface {
 type Options struct {
 	Handlers Handlers
 	Log      *slog.Logger
-	// ServerConfig is applied to each node's HTTP servers.
+	// Server is applied to each node's HTTP servers.
 	Server routes.ServerConfig
 	// Started, if set, runs after each node's tsnet.Server has started and
 	// before it serves (tests inject certificates here).
 	Started func(name string, s *tsnet.Server)
-	// Store, if set, returns the tsnet.Server's state store (tests use
-	// memory); by default state lives in the node's directory.
+	// Dir, if set, names the state directory of node name; by default it
+	// is the node's own directory under tailnet.state_dir (nodeDir).
 	Dir func(name string) string
 }
 
@@ -364,7 +364,7 @@ func (nd *node) fail(s *tsnet.Server, err error) error {
 }
 
 // serve listens on the node and serves handler; connections carry their
-// own WhoIs lookup when lc is set.
+// own peer lookup (auth.PeerLookupFrom) when lc is set.
 func (nd *node) serve(s *tsnet.Server, addr string, h http.Handler, lc *local.Client, certs *certCache, errc chan<- error) error {
 	ln, err := s.Listen("tcp", addr)
 	if err != nil {
@@ -380,7 +380,7 @@ func (nd *node) serve(s *tsnet.Server, addr string, h http.Handler, lc *local.Cl
 	}
 	if lc != nil {
 		hs.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-			return auth.WithConnWhoIs(ctx, auth.NewConnWhoIs(lc, c.RemoteAddr().String()))
+			return auth.WithPeerLookup(ctx, newConnPeer(lc, c.RemoteAddr().String()))
 		}
 	}
 	if certs != nil {

@@ -1,5 +1,5 @@
 // Command gatebench measures gatehouse against direct access, Caddy and
-// nginx in one run (issue 6) and prints one table of ratios. Run it as
+// nginx in one run and prints one table of ratios. Run it as
 // bench/run.sh from the repository root; see bench/README.md.
 //
 //	gatebench run [-quick] [-rounds N] [-modes headline,defaults] [-out FILE]

@@ -298,7 +298,8 @@ type check struct {
 	text string
 }
 
-// targets checks the issue's targets against one mode (the headline).
+// targets_ checks gatehouse's performance targets against one mode (the
+// headline): the ratios to Caddy, nginx and direct access it must reach.
 func (r *modeResult) targets_() []check {
 	var out []check
 	ratioCheck := func(name string, s stat, want float64, atLeast bool) {
@@ -406,7 +407,7 @@ func (o *options) report(results []*modeResult, wall time.Duration, args []strin
 				other = r
 			}
 		}
-		fmt.Fprintf(&b, "\n## Targets of issue 6 (%s mode", head.spec.name)
+		fmt.Fprintf(&b, "\n## Performance targets (%s mode", head.spec.name)
 		if other != nil {
 			fmt.Fprintf(&b, "; the %s mode's verdict in brackets", other.spec.name)
 		}

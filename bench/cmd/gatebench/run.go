@@ -342,8 +342,6 @@ const (
 	nBackends = 6
 )
 
-var mainTargets = []string{tDirect, tGH, tCaddy, tNginx}
-
 type modeResult struct {
 	spec       modeSpec
 	rounds     int
