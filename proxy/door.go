@@ -474,9 +474,9 @@ func limitIdentity(id auth.Identity) string {
 	case id.Family != nil && id.Family.Subject != "":
 		return "family:" + id.Family.Subject
 	case id.Tailnet != nil && id.Tailnet.Login != "":
-		return "tailnet:" + id.Tailnet.Login + "/" + id.Tailnet.Name
+		return "tailnet:" + id.Tailnet.Login + "/" + id.Tailnet.Device
 	case id.Tailnet != nil:
-		return "tailnet:" + id.Tailnet.Name
+		return "tailnet:" + id.Tailnet.Device
 	}
 	return ""
 }

@@ -308,3 +308,23 @@ func (r *Route) UsesAccess(d Door, a Access) bool {
 	}
 	return false
 }
+
+// Opens reports whether the route lets anything through door d: the door
+// as a whole, or a path rule below it, has an access level other than
+// closed. A route closed on a door as a whole, with no path opened, does
+// not exist there.
+func (r *Route) Opens(d Door) bool {
+	dr := r.Doors[d]
+	if dr == nil {
+		return false
+	}
+	if dr.Access != Closed {
+		return true
+	}
+	for _, p := range r.Paths {
+		if p.Access[d] != nil && *p.Access[d] != Closed {
+			return true
+		}
+	}
+	return false
+}
