@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"fmt"
-	"gatehouse/routes"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"gatehouse/routes"
 )
 
 // syncLog collects a server's log for the test to read.

@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"gatehouse/tailnet/tailnettest"
 	"io"
 	"mime/multipart"
 	"net"
@@ -32,6 +31,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gatehouse/tailnet/tailnettest"
 )
 
 // needPrograms skips the test when one of the programs is not installed.
