@@ -489,7 +489,7 @@ func renderedMatrix(t *testing.T, file string) string {
 		sort.Slice(r.Paths, func(i, j int) bool { return r.Paths[i].Label < r.Paths[j].Label })
 	}
 	var b bytes.Buffer
-	if err := routes.WriteMatrix(&b, cfg); err != nil {
+	if err := routes.WriteMatrix(&b, cfg, routes.MatrixOptions{Verbose: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range cfg.Routes {

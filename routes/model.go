@@ -88,6 +88,8 @@ type Config struct {
 
 	// Warnings are diagnostics that do not stop the config from loading.
 	Warnings hcl.Diagnostics
+	// Acknowledged counts the warnings the file's acknowledge list silenced.
+	Acknowledged int
 }
 
 // CloudflareConfig is the door cloudflared forwards to.
@@ -222,6 +224,9 @@ type DoorRule struct {
 	// device token), after any client-sent copies are removed.
 	IdentityHeaders []string
 	Range           hcl.Range
+	// HostRange is where the host is written: the `host =` attribute, or
+	// the door block when the host defaults to the route's name.
+	HostRange hcl.Range
 }
 
 // PathRule refines a route's access below a path prefix.
