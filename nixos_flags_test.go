@@ -526,6 +526,69 @@ func TestNixOSRenderedRoutesPassCheck(t *testing.T) {
 	checkRenderedTable(t, got.Routes)
 }
 
+// readmeNixBlocks are the ```nix blocks of the README's deployment walkthrough.
+func readmeNixBlocks(readme string) []string {
+	_, section, ok := strings.Cut(readme, "\n## Deploy the reference homelab on NixOS\n")
+	if !ok {
+		return nil
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var blocks []string
+	for {
+		_, rest, ok := strings.Cut(section, "\n```nix\n")
+		if !ok {
+			return blocks
+		}
+		block, after, _ := strings.Cut(rest, "\n```\n")
+		blocks = append(blocks, block)
+		section = after
+	}
+}
+
+// readmeHost is the walkthrough's host configuration.
+func readmeHost(readme string) (string, bool) {
+	for _, b := range readmeNixBlocks(readme) {
+		if strings.Contains(b, "imports = [ inputs.gatehouse.nixosModules.default ]") {
+			return b, true
+		}
+	}
+	return "", false
+}
+
+// The walkthrough's flake inputs parse as a flake's, and gatehouse follows
+// the system's nixpkgs, which is one with Go 1.26.
+func TestNixOSReadmeFlakeInputs(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inputs string
+	for _, b := range readmeNixBlocks(string(readme)) {
+		if strings.HasPrefix(b, "inputs = {") {
+			inputs = b
+		}
+	}
+	for _, want := range []string{`gatehouse.inputs.nixpkgs.follows = "nixpkgs";`, `nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";`} {
+		if !strings.Contains(inputs, want) {
+			t.Errorf("the README's flake inputs lack %q:\n%s", want, inputs)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "flake.nix")
+	writeFile(t, file, "{\n"+inputs+"\noutputs = _: { };\n}\n")
+	bin, err := exec.LookPath("nix-instantiate")
+	if err != nil {
+		t.Skip("nix-instantiate is not installed (Debian: apt-get install nix-bin; .ci/run installs it)")
+	}
+	var got struct {
+		Follows string `json:"follows"`
+	}
+	out, err := exec.Command(bin, "--eval", "--strict", "--json", "--readonly-mode", "-E",
+		fmt.Sprintf("{ follows = (import %s).inputs.gatehouse.inputs.nixpkgs.follows; }", file)).CombinedOutput()
+	if err != nil || json.Unmarshal(out, &got) != nil || got.Follows != "nixpkgs" {
+		t.Fatalf("the README's flake inputs do not evaluate: %v\n%s", err, out)
+	}
+}
+
 // TestNixOSReadmeExample evaluates the host configuration in the README's
 // NixOS section as written, and checks the table it renders.
 func TestNixOSReadmeExample(t *testing.T) {
@@ -537,11 +600,9 @@ func TestNixOSReadmeExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(readme), "\n## NixOS\n")
-	_, block, ok2 := strings.Cut(section, "\n```nix\n")
-	block, _, ok3 := strings.Cut(block, "\n```\n")
-	if !ok || !ok2 || !ok3 {
-		t.Fatal("README.md has no ```nix block in its ## NixOS section")
+	block, ok := readmeHost(string(readme))
+	if !ok {
+		t.Fatal("README.md's deployment walkthrough has no ```nix block importing inputs.gatehouse.nixosModules.default")
 	}
 	file := filepath.Join(t.TempDir(), "example.nix")
 	writeFile(t, file, block+"\n")

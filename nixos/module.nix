@@ -316,7 +316,7 @@ in
       example = literalExpression "import ./nixos/examples/routes.nix";
       description = ''
         The route table, written in Nix with routes.hcl's own names and
-        rendered to HCL (see the README's routes.hcl reference). Blocks are
+        rendered to HCL (see docs/routes-hcl.md). Blocks are
         attrsets; `route` and `path` are keyed by their label. The module sets
         `cloudflare.listen`, the tailnet node settings and the credential
         paths itself. Checked with `gatehouse check` at build time.

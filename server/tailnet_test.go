@@ -192,6 +192,16 @@ route %q {
 `, name, backend, access, extra)
 }
 
+// writeAuthKey writes an auth key file in dir (testcontrol takes any key).
+func writeAuthKey(t testing.TB, dir string) string {
+	t.Helper()
+	keyFile := filepath.Join(dir, "authkey")
+	if err := os.WriteFile(keyFile, []byte("tskey-test\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return keyFile
+}
+
 // startTailnetGateway runs a gateway whose tailnet nodes take their
 // certificates from issuer.
 func startTailnetGateway(t testing.TB, configPath string, issuer *certIssuer) *testServer {
@@ -256,8 +266,7 @@ func TestTailnetDoor(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "authkey")
-	os.WriteFile(keyFile, []byte("tskey-test\n"), 0o600)
+	keyFile := writeAuthKey(t, dir)
 	radarr := startBackend(t, identityBackend("radarr"))
 	radicale := startBackend(t, identityBackend("radicale"))
 	routesHCL := tailnetRoute("radarr", radarr, "admin", "") +
@@ -414,8 +423,7 @@ func TestCloudflareDoorServesWhileControlIsDown(t *testing.T) {
 	dead.Close() // nothing listens here any more
 
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "authkey")
-	os.WriteFile(keyFile, []byte("tskey-test\n"), 0o600)
+	keyFile := writeAuthKey(t, dir)
 	app := startBackend(t, &reloadBackend{name: "app", release: make(chan struct{})})
 	config := filepath.Join(dir, "routes.hcl")
 	writeFile(t, config, tailnetConfig(deadURL, filepath.Join(dir, "state"), keyFile, nil,
@@ -473,8 +481,7 @@ func TestTailnetWithoutCertificatesServesHTTP(t *testing.T) {
 	other := startPeer(t, ctx, controlURL, "phone", nil, issuer.pool())
 
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "authkey")
-	os.WriteFile(keyFile, []byte("tskey-test\n"), 0o600)
+	keyFile := writeAuthKey(t, dir)
 	radarr := startBackend(t, identityBackend("radarr"))
 	config := filepath.Join(dir, "routes.hcl")
 	writeFile(t, config, tailnetConfig(controlURL, filepath.Join(dir, "state"), keyFile,
@@ -521,8 +528,7 @@ func TestTailnetLimitsPerDevice(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "authkey")
-	os.WriteFile(keyFile, []byte("tskey-test\n"), 0o600)
+	keyFile := writeAuthKey(t, dir)
 	backend := startBackend(t, identityBackend("radicale"))
 	config := filepath.Join(dir, "routes.hcl")
 	writeFile(t, config, tailnetConfig(controlURL, filepath.Join(dir, "state"), keyFile, nil, `
@@ -568,8 +574,7 @@ func TestTailnetLeftoverNodeLeavesAtStart(t *testing.T) {
 	controlURL := control.HTTPTestServer.URL
 	issuer := newCertIssuer(t)
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "authkey")
-	os.WriteFile(keyFile, []byte("tskey-test\n"), 0o600)
+	keyFile := writeAuthKey(t, dir)
 	backend := startBackend(t, identityBackend("radarr"))
 	config := filepath.Join(dir, "routes.hcl")
 	state := filepath.Join(dir, "state")

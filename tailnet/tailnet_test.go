@@ -80,8 +80,18 @@ func TestNodeDirsAreSeparate(t *testing.T) {
 	}
 }
 
+// wantedFor is Wanted for the table src.
+func wantedFor(t *testing.T, src string) map[string]bool {
+	t.Helper()
+	cfg, _, diags := routes.Parse([]byte(src), "t.hcl")
+	if cfg == nil {
+		t.Fatal(diags)
+	}
+	return Wanted(cfg.Tailnet, routes.Compile(cfg))
+}
+
 func TestWanted(t *testing.T) {
-	cfg, _, diags := routes.Parse([]byte(`domain = "example.com"
+	got := wantedFor(t, `domain = "example.com"
 tailnet {
   hostname = "gatehouse"
 }
@@ -112,11 +122,7 @@ route "photos" {
     access = "app"
   }
 }
-`), "t.hcl")
-	if cfg == nil {
-		t.Fatal(diags)
-	}
-	got := Wanted(cfg.Tailnet, routes.Compile(cfg))
+`)
 	want := map[string]bool{"gatehouse": false, "radarr": true, "tv-shows": true}
 	if len(got) != len(want) {
 		t.Fatalf("Wanted = %v, want %v", got, want)
@@ -168,7 +174,7 @@ func TestLogUploadSwitch(t *testing.T) {
 // A route closed on the tailnet gets no node of its own, unless a path
 // rule opens something there; nodes of other routes are untouched.
 func TestWantedSkipsRoutesClosedOnTheTailnet(t *testing.T) {
-	cfg, _, diags := routes.Parse([]byte(`domain = "example.com"
+	got := wantedFor(t, `domain = "example.com"
 tailnet {
   hostname = "gatehouse"
 }
@@ -197,11 +203,7 @@ route "opened-below" {
     tailnet = "members"
   }
 }
-`), "t.hcl")
-	if cfg == nil {
-		t.Fatal(diags)
-	}
-	got := Wanted(cfg.Tailnet, routes.Compile(cfg))
+`)
 	if _, ok := got["vault"]; ok {
 		t.Errorf("a route closed on the tailnet gets a node: %v", got)
 	}

@@ -711,7 +711,11 @@ in
     let
       c =
         (lib.evalModules {
-          specialArgs.inputs.gatehouse.nixosModules.default = ../module.nix;
+          # The flake input: its module, and its source for the example table.
+          specialArgs.inputs.gatehouse = {
+            nixosModules.default = ../module.nix;
+            outPath = toString ../..;
+          };
           modules = base ++ [
             { _module.args.pkgs = pkgs; }
             (/. + readme)

@@ -70,6 +70,13 @@ in
       );
       default = { };
     };
+    # The README's host runs Keycloak beside gatehouse; its options are not
+    # what these tests check (keycloak's own module is nixpkgs'
+    # nixos/modules/services/web-apps/keycloak.nix).
+    services.keycloak = mkOption {
+      type = types.attrsOf types.anything;
+      default = { };
+    };
     # Set by nixpkgs' cloudflared module (evaluated when NIXPKGS_CLOUDFLARED
     # names it, see eval.nix).
     systemd.targets = mkOption {
