@@ -96,11 +96,11 @@ func forbiddenPage(route string, id auth.Identity, tc *routes.TailnetConfig, aga
 	if p := id.Tailnet; p != nil {
 		switch {
 		case p.Login != "":
-			who = p.Login + " on the device " + p.Name
+			who = p.Login + " on the device " + p.Device
 		case len(p.Tags) > 0:
-			who = "the tagged device " + p.Name + " (" + strings.Join(p.Tags, ", ") + ")"
+			who = "the tagged device " + p.Device + " (" + strings.Join(p.Tags, ", ") + ")"
 		default:
-			who = "the device " + p.Name
+			who = "the device " + p.Device
 		}
 		if p.Shared {
 			who += ", shared in from another tailnet"

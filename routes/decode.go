@@ -16,7 +16,7 @@ import (
 // a misspelt name gets "Did you mean …?" with its position for free.
 var (
 	fileSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "domain", Required: true}},
+		Attributes: []hcl.AttributeSchema{{Name: "domain", Required: true}, {Name: "acknowledge"}},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "cloudflare"}, {Type: "tailnet"}, {Type: "oidc"}, {Type: "metrics"},
 			{Type: "limit"}, {Type: "server"}, {Type: "route", LabelNames: []string{"name"}},
@@ -81,19 +81,15 @@ var (
 // instead of stopping at the first.
 type decoder struct {
 	diags hcl.Diagnostics
+	// familyWithoutSignIn collects the routes that use family access in a
+	// file without an oidc block, for one warning naming them all.
+	familyWithoutSignIn []routeUse
 }
 
 func (d *decoder) errorf(rng hcl.Range, summary, format string, args ...any) {
 	r := rng
 	d.diags = append(d.diags, &hcl.Diagnostic{
 		Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: &r,
-	})
-}
-
-func (d *decoder) warnf(rng hcl.Range, summary, format string, args ...any) {
-	r := rng
-	d.diags = append(d.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: &r,
 	})
 }
 

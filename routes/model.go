@@ -89,6 +89,8 @@ type Config struct {
 
 	// Warnings are diagnostics that do not stop the config from loading.
 	Warnings hcl.Diagnostics
+	// Acknowledged counts the warnings the file's acknowledge list silenced.
+	Acknowledged int
 }
 
 // CloudflareConfig is the door cloudflared forwards to.
@@ -227,6 +229,9 @@ type DoorRule struct {
 	// device token), after any client-sent copies are removed.
 	IdentityHeaders []string
 	Range           hcl.Range
+	// HostRange is where the host is written: the `host =` attribute, or
+	// the door block when the host defaults to the route's name.
+	HostRange hcl.Range
 }
 
 // PathRule refines a route's access below a path prefix.
@@ -330,6 +335,26 @@ func (r *Route) UsesAccess(d Door, a Access) bool {
 	}
 	for _, p := range r.Paths {
 		if p.Access[d] != nil && *p.Access[d] == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Opens reports whether the route lets anything through door d: the door
+// as a whole, or a path rule below it, has an access level other than
+// closed. A route closed on a door as a whole, with no path opened, does
+// not exist there.
+func (r *Route) Opens(d Door) bool {
+	dr := r.Doors[d]
+	if dr == nil {
+		return false
+	}
+	if dr.Access != Closed {
+		return true
+	}
+	for _, p := range r.Paths {
+		if p.Access[d] != nil && *p.Access[d] != Closed {
 			return true
 		}
 	}

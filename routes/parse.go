@@ -78,6 +78,7 @@ func (d *decoder) file(body hcl.Body, filename string) *Config {
 	if c == nil {
 		return cfg
 	}
+	ack := d.acknowledged(c.Attributes)
 	if dom, rng, ok := d.str(c.Attributes, "domain"); ok {
 		dom = strings.TrimSuffix(strings.ToLower(dom), ".")
 		if !validHostname(dom) || !strings.Contains(dom, ".") {
@@ -124,6 +125,8 @@ func (d *decoder) file(body hcl.Body, filename string) *Config {
 		cfg.Routes = append(cfg.Routes, r)
 	}
 	d.crossChecks(cfg)
+	d.familyWithoutSignInCheck()
+	cfg.Acknowledged = d.dropAcknowledged(ack)
 	return cfg
 }
 
@@ -496,11 +499,11 @@ func (d *decoder) route(b *hcl.Block, cfg *Config) *Route {
 	}
 	d.masterRealmCheck(r)
 	if dr := r.Doors[Cloudflare]; dr != nil && len(dr.IdentityHeaders) > 0 && !r.UsesAccess(Cloudflare, Family) {
-		d.warnf(dr.Range, "Identity headers without family access",
+		d.warnf(WarnIdentityHeadersWithoutFamily, dr.Range, "Identity headers without family access",
 			"route %q sends identity headers on the cloudflare door, but only family access (a session or device token) has an identity to send; they are never set here.", r.Name)
 	}
 	if r.Doors[Tailnet] == nil && r.Doors[Cloudflare] == nil {
-		d.warnf(b.DefRange, "Route reachable through no door",
+		d.warnf(WarnRouteWithoutDoor, b.DefRange, "Route reachable through no door",
 			"route %q has neither a tailnet nor a cloudflare block, so nobody can reach it; add one or remove the route.", r.Name)
 	}
 	return r
@@ -616,10 +619,37 @@ func (d *decoder) checkDoorAccess(door Door, a Access, rng hcl.Range, cfg *Confi
 		d.errorf(rng, "Family sign-in on the tailnet door",
 			"family sign-in is for the cloudflare door; on the tailnet use members (anyone on the tailnet) or admin.")
 	}
-	if a == Family && cfg.OIDC == nil {
-		d.warnf(rng, "Family route without sign-in",
-			"route %q uses family access but there is no oidc block, so it answers 503 \"sign-in unavailable\" (fails closed) until you add one.", routeName)
+	if a == Family && cfg.OIDC == nil && !slices.ContainsFunc(d.familyWithoutSignIn, func(u routeUse) bool { return u.route == routeName }) {
+		d.familyWithoutSignIn = append(d.familyWithoutSignIn, routeUse{routeName, rng})
 	}
+}
+
+// routeUse is where a route uses something, for a warning that names every
+// route at once.
+type routeUse struct {
+	route string
+	rng   hcl.Range
+}
+
+// familyWithoutSignInCheck says once, for every route, that family routes
+// fail closed without an oidc block: one warning, not one per route.
+func (d *decoder) familyWithoutSignInCheck() {
+	uses := d.familyWithoutSignIn
+	if len(uses) == 0 {
+		return
+	}
+	names := make([]string, len(uses))
+	for i, u := range uses {
+		names[i] = fmt.Sprintf("%q (line %d)", u.route, u.rng.Start.Line)
+	}
+	summary, detail := "Family route without sign-in",
+		"route "+names[0]+" uses family access but there is no oidc block, so it answers 503 \"sign-in unavailable\" (fails closed) until you add one."
+	if len(uses) > 1 {
+		summary, detail = "Family routes without sign-in",
+			"routes "+strings.Join(names[:len(names)-1], ", ")+" and "+names[len(names)-1]+
+				" use family access but there is no oidc block, so they answer 503 \"sign-in unavailable\" (fail closed) until you add one."
+	}
+	d.warnf(WarnFamilyWithoutSignIn, uses[0].rng, summary, "%s", detail)
 }
 
 func (d *decoder) doorRule(r *Route, door Door, b *hcl.Block, cfg *Config) *DoorRule {
@@ -637,6 +667,10 @@ func (d *decoder) doorRule(r *Route, door Door, b *hcl.Block, cfg *Config) *Door
 		d.checkDoorAccess(door, a, rng, cfg, r.Name)
 	}
 	host, rng, ok := d.str(c.Attributes, "host")
+	dr.HostRange = b.DefRange
+	if ok {
+		dr.HostRange = c.Attributes["host"].Range
+	}
 	switch door {
 	case Tailnet:
 		if !ok {
@@ -788,7 +822,7 @@ func (d *decoder) masterRealmCheck(r *Route) {
 		access, rng = *nearest.Access[Cloudflare], nearest.Range
 	}
 	if keycloak && access != Closed {
-		d.warnf(rng, "Keycloak master realm on the cloudflare door",
+		d.warnf(WarnKeycloakMasterRealm, rng, "Keycloak master realm on the cloudflare door",
 			"route %q lets the cloudflare door reach %s/ as %s: Keycloak's master realm, where its admins sign in, belongs on the tailnet. Open only the household realm, like path \"/realms/home/\" { cloudflare = \"app\" }.",
 			r.Name, master, access)
 	}
@@ -804,9 +838,9 @@ func (d *decoder) crossChecks(cfg *Config) {
 				continue
 			}
 			if prev, dup := hosts[dr.Host]; dup {
-				d.errorf(dr.Range, "Duplicate host on the "+door.String()+" door",
+				d.errorf(dr.HostRange, "Duplicate host on the "+door.String()+" door",
 					"%q is already the %s host of route %q (line %d); each host names one route on a door.",
-					dr.Host, door, prev.Name, prev.Doors[door].Range.Start.Line)
+					dr.Host, door, prev.Name, prev.Doors[door].HostRange.Start.Line)
 				continue
 			}
 			hosts[dr.Host] = r
@@ -891,7 +925,7 @@ func (d *decoder) crossChecks(cfg *Config) {
 		}
 	}
 	if tailnetRoutes > 0 && cfg.Tailnet == nil {
-		d.warnf(cfg.Routes[0].Range, "Tailnet routes without a tailnet block",
+		d.warnf(WarnTailnetRoutesWithoutTailnet, cfg.Routes[0].Range, "Tailnet routes without a tailnet block",
 			"%d routes have a tailnet door but there is no top-level tailnet block, so the tailnet door is off.", tailnetRoutes)
 	}
 	for _, r := range cfg.Routes {

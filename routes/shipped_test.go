@@ -148,18 +148,19 @@ func TestShippedParses(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatalf("%s:\n%s", shippedFile, formatAll(diags))
 	}
-	// The only warnings are the family routes waiting for an oidc block:
-	// one per family door, none once there is an oidc block.
+	// The only warning is the family routes waiting for an oidc block: one
+	// warning naming every family route, none once there is an oidc block.
 	for _, d := range diags {
-		if d.Severity == hcl.DiagWarning && d.Summary != "Family route without sign-in" {
+		if d.Severity == hcl.DiagWarning && WarningCode(d) != WarnFamilyWithoutSignIn {
 			t.Errorf("unexpected warning: %s", FormatDiagnostic(d))
 		}
 	}
 	wantWarnings := 0
 	if cfg.OIDC == nil {
+		wantWarnings = 1
 		for _, r := range cfg.Routes {
-			if r.UsesAccess(Cloudflare, Family) {
-				wantWarnings++
+			if r.UsesAccess(Cloudflare, Family) && !strings.Contains(FormatDiagnostic(cfg.Warnings[0]), fmt.Sprintf("%q", r.Name)) {
+				t.Errorf("the warning does not name %s: %s", r.Name, FormatDiagnostic(cfg.Warnings[0]))
 			}
 		}
 	}
@@ -251,7 +252,7 @@ func checkMatch(t *testing.T, tab *Table, door Door, host, p, route string, want
 func TestWriteMatrix(t *testing.T) {
 	cfg := loadShipped(t)
 	var b bytes.Buffer
-	if err := WriteMatrix(&b, cfg); err != nil {
+	if err := WriteMatrix(&b, cfg, MatrixOptions{Verbose: true}); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -261,12 +262,13 @@ func TestWriteMatrix(t *testing.T) {
 	}
 	rows := map[string][]string{}
 	for _, l := range lines[1:] {
-		if f := strings.Fields(l); len(f) > 0 && f[0] != "path" {
+		// Route rows start at the margin; their limit and paths are indented.
+		if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(l, " ") && strings.HasPrefix(f[1], "http") {
 			rows[f[0]] = f
 		}
 	}
 	for _, row := range shippedMatrix {
-		want := []string{row.name, "http://" + row.backend, row.name + ".<tailnet>", row.tailnet.String()}
+		want := []string{row.name, "http://" + row.backend, row.name, row.tailnet.String()}
 		if row.cfHost != "" {
 			want = append(want, row.cfHost, row.cfRoot.String())
 		} else {
@@ -281,19 +283,20 @@ func TestWriteMatrix(t *testing.T) {
 	}
 	// Path rules follow their route on indented rows.
 	checkMatrixRows(t, cfg,
-		"path /api/ (immich preset) (as route) app",
-		"path /rest/ (navidrome preset) (as route) app",
-		"path /admin (as route) closed",
-		"path /realms/home/ (as route) app",
-		"path /System/Restart (jellyfin preset) (as route) closed",
-		"path /api/auth/admin-sign-up (immich preset) (as route) closed",
-		"path /index.php/login/v2/flow (nextcloud preset) (as route) family",
-		"path /robots.txt (as route) app",
+		"/api/ cloudflare app (immich preset)",
+		"/rest/ cloudflare app (navidrome preset)",
+		"/admin cloudflare closed",
+		"/realms/home/ cloudflare app",
+		"/System/Restart cloudflare closed (jellyfin preset)",
+		"/api/auth/admin-sign-up cloudflare closed (immich preset)",
+		"/index.php/login/v2/flow cloudflare family (nextcloud preset)",
+		"/robots.txt cloudflare app",
 	)
-	// The vaultwarden /admin row comes right after the vaultwarden row.
+	// The vaultwarden row is followed by its limit, then its /admin rule.
 	for i, l := range lines {
-		if strings.HasPrefix(l, "vaultwarden ") && !strings.Contains(lines[i+1], "path /admin") {
-			t.Errorf("line after vaultwarden is %q", lines[i+1])
+		if strings.HasPrefix(l, "vaultwarden ") && (!strings.HasPrefix(lines[i+1], "  limit 50/s, burst 200; 64 at once") ||
+			!strings.HasPrefix(lines[i+2], "  /admin ")) {
+			t.Errorf("lines after vaultwarden are %q", lines[i+1:i+3])
 		}
 	}
 }
@@ -316,7 +319,7 @@ func TestSummary(t *testing.T) {
 		t.Errorf("%d path rules in %s, want %d (99)", paths, shippedFile, wantPaths)
 	}
 	got := Summary(cfg)
-	want := fmt.Sprintf("../routes.hcl: ok — 15 routes (15 on the tailnet, 8 through Cloudflare), 99 path rules, %d warnings", len(cfg.Warnings))
+	want := fmt.Sprintf("../routes.hcl: ok — 15 routes (15 on the tailnet, 8 through Cloudflare), 99 path rules, %s", Count(len(cfg.Warnings), "warning"))
 	if got != want {
 		t.Errorf("Summary = %q\nwant      %q", got, want)
 	}

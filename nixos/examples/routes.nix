@@ -31,7 +31,7 @@
       host = "photos";
       access = "family";
     };
-    preset = "immich"; # the phone app's API and shared links (README: Presets)
+    preset = "immich"; # the phone app's API and shared links (docs/presets.md)
     # Password guessing: ten failures in 15 minutes shut the client out.
     path."/api/auth/login" = {
       limit = {
