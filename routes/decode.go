@@ -18,7 +18,7 @@ var (
 	fileSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "domain", Required: true}},
 		Blocks: []hcl.BlockHeaderSchema{
-			{Type: "cloudflare"}, {Type: "tailnet"}, {Type: "oidc"}, {Type: "metrics"},
+			{Type: "cloudflare"}, {Type: "tailnet"}, {Type: "lan"}, {Type: "oidc"}, {Type: "metrics"},
 			{Type: "limit"}, {Type: "server"}, {Type: "route", LabelNames: []string{"name"}},
 		},
 	}
@@ -57,7 +57,7 @@ var (
 			{Name: "preset"}, {Name: "response_timeout"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
-			{Type: "tailnet"}, {Type: "cloudflare"}, {Type: "limit"},
+			{Type: "tailnet"}, {Type: "cloudflare"}, {Type: "lan"}, {Type: "limit"},
 			{Type: "path", LabelNames: []string{"prefix"}},
 		},
 	}
@@ -68,7 +68,7 @@ var (
 		{Name: "host"}, {Name: "access", Required: true}, {Name: "node"}, {Name: "identity_headers"},
 	}}
 	pathSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "tailnet"}, {Name: "cloudflare"}},
+		Attributes: []hcl.AttributeSchema{{Name: "tailnet"}, {Name: "cloudflare"}, {Name: "lan"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "limit"}, {Type: "ban"}},
 	}
 )

@@ -13,7 +13,7 @@ import (
 // shows the shipped routes.hcl's matrix).
 func WriteMatrix(w io.Writer, cfg *Config) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROUTE\tBACKEND\tTAILNET\tCLOUDFLARE")
+	fmt.Fprintln(tw, "ROUTE\tBACKEND\tTAILNET\tCLOUDFLARE\tLAN")
 	for _, r := range cfg.Routes {
 		cells := []string{r.Name, r.Backend.Raw}
 		for _, door := range Doors {
@@ -33,6 +33,9 @@ func WriteMatrix(w io.Writer, cfg *Config) error {
 			cell := host + " " + dr.Access.String()
 			if len(dr.Groups) > 0 {
 				cell += " (" + strings.Join(dr.Groups, ", ") + ")"
+			}
+			if dr.MaxBody > 0 {
+				cell += " max_body " + humanSize(dr.MaxBody)
 			}
 			cells = append(cells, cell)
 		}
@@ -71,6 +74,19 @@ func Summary(cfg *Config) string {
 		}
 		paths += len(r.Paths)
 	}
-	return fmt.Sprintf("%s: ok — %d routes (%d on the tailnet, %d through Cloudflare), %d path rules, %d warnings",
-		cfg.File, len(cfg.Routes), n[Tailnet], n[Cloudflare], paths, len(cfg.Warnings))
+	return fmt.Sprintf("%s: ok — %d routes (%d on the tailnet, %d through Cloudflare, %d on the LAN), %d path rules, %d warnings",
+		cfg.File, len(cfg.Routes), n[Tailnet], n[Cloudflare], n[LAN], paths, len(cfg.Warnings))
+}
+
+// humanSize writes a byte count the way routes.hcl's sizes are written.
+func humanSize(n int64) string {
+	for _, u := range []struct {
+		unit string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d%s", n/u.size, u.unit)
+		}
+	}
+	return fmt.Sprintf("%d", n)
 }

@@ -37,12 +37,18 @@ type shippedRoute struct {
 	cfRoot  Access // the cloudflare door's own access (keycloak: closed)
 	// cloudflare probes beyond "/" (host cfHost)
 	cfPaths []probe
+	// lanHost: "" the cloudflare host (the LAN door answers the same
+	// public names, with the same probes); lanRoot the LAN door's own
+	// access, lanGroups the groups it asks for.
+	lanHost   string
+	lanRoot   Access
+	lanGroups []string
 }
 
 // shippedMatrix is the shipped matrix, written out. Every route of
 // ../routes.hcl must be here, and nothing else.
 var shippedMatrix = []shippedRoute{
-	{name: "immich", backend: "127.0.0.1:2283", tailnet: Members, cfHost: "photos.example.com", cfRoot: Family,
+	{name: "immich", lanRoot: Family, backend: "127.0.0.1:2283", tailnet: Members, cfHost: "photos.example.com", cfRoot: Family,
 		cfPaths: []probe{
 			{path: "/photos/123", want: Family},
 			{path: "/api/assets", want: App},
@@ -55,7 +61,7 @@ var shippedMatrix = []shippedRoute{
 			{path: "/x/../api/assets", want: App},
 			{path: "/api/auth/admin-sign-up", want: Closed},
 		}},
-	{name: "nextcloud", backend: "127.0.0.1:8080", tailnet: Members, cfHost: "files.example.com", cfRoot: Family,
+	{name: "nextcloud", lanRoot: Family, backend: "127.0.0.1:8080", tailnet: Members, cfHost: "files.example.com", cfRoot: Family,
 		cfPaths: []probe{
 			{path: "/apps/files/", want: Family},
 			{path: "/remote.php/dav/files/me/x.jpg", want: App},
@@ -67,7 +73,7 @@ var shippedMatrix = []shippedRoute{
 			{path: "/index.php/login/v2/flow/abc", want: Family},
 			{path: "/index.php/204", want: App},
 		}},
-	{name: "vaultwarden", backend: "127.0.0.1:8000", tailnet: Members, cfHost: "passwords.example.com", cfRoot: App,
+	{name: "vaultwarden", lanRoot: App, backend: "127.0.0.1:8000", tailnet: Members, cfHost: "passwords.example.com", cfRoot: App,
 		cfPaths: []probe{
 			{path: "/api/sync", want: App},
 			{path: "/identity/connect/token", want: App},
@@ -83,7 +89,7 @@ var shippedMatrix = []shippedRoute{
 			{path: `\admin`, want: Closed},
 			{path: "/administrator", want: App},
 		}},
-	{name: "jellyfin", backend: "127.0.0.1:8096", tailnet: Members, cfHost: "watch.example.com", cfRoot: Family,
+	{name: "jellyfin", lanRoot: Family, backend: "127.0.0.1:8096", tailnet: Members, cfHost: "watch.example.com", cfRoot: Family,
 		cfPaths: []probe{
 			{path: "/web/index.html", want: Family},
 			{path: "/Users/AuthenticateByName", want: App},
@@ -102,9 +108,9 @@ var shippedMatrix = []shippedRoute{
 			{path: "/Startup/Configuration", want: Closed},
 			{path: "/UserImage", want: App},
 		}},
-	{name: "jellyseerr", backend: "127.0.0.1:5055", tailnet: Admin, cfHost: "request.example.com", cfRoot: Family,
+	{name: "jellyseerr", lanRoot: Family, backend: "127.0.0.1:5055", tailnet: Admin, cfHost: "request.example.com", cfRoot: Family,
 		cfPaths: []probe{{path: "/api/v1/request", want: Family}}},
-	{name: "audiobookshelf", backend: "127.0.0.1:13378", tailnet: Members, cfHost: "audiobooks.example.com", cfRoot: Family,
+	{name: "audiobookshelf", lanRoot: Family, backend: "127.0.0.1:13378", tailnet: Members, cfHost: "audiobooks.example.com", cfRoot: Family,
 		cfPaths: []probe{
 			{path: "/api/libraries", want: App},
 			{path: "/login", want: App},
@@ -113,19 +119,19 @@ var shippedMatrix = []shippedRoute{
 			{path: "/audiobookshelf/share/abc", want: Family},
 			{path: "/init", want: Closed},
 		}},
-	{name: "navidrome", backend: "127.0.0.1:4533", tailnet: Members, cfHost: "music.example.com", cfRoot: Family,
+	{name: "navidrome", lanRoot: Family, backend: "127.0.0.1:4533", tailnet: Members, cfHost: "music.example.com", cfRoot: Family,
 		cfPaths: []probe{
 			{path: "/rest/ping.view", want: App},
 			{path: "/app/", want: Family},
 		}},
-	{name: "radarr", backend: "127.0.0.1:7878", tailnet: Admin},
-	{name: "sonarr", backend: "127.0.0.1:8989", tailnet: Admin},
-	{name: "bazarr", backend: "127.0.0.1:6767", tailnet: Admin},
-	{name: "prowlarr", backend: "127.0.0.1:9696", tailnet: Admin},
-	{name: "deluge", backend: "127.0.0.1:8112", tailnet: Admin},
-	{name: "radicale", backend: "127.0.0.1:5232", tailnet: Members},
-	{name: "microbin", backend: "127.0.0.1:8084", tailnet: Admin},
-	{name: "keycloak", backend: "127.0.0.1:8180", tailnet: Admin, cfHost: "auth.example.com", cfRoot: Closed,
+	{name: "radarr", lanHost: "radarr.example.com", lanRoot: Family, lanGroups: []string{"admins"}, backend: "127.0.0.1:7878", tailnet: Admin},
+	{name: "sonarr", lanHost: "sonarr.example.com", lanRoot: Family, lanGroups: []string{"admins"}, backend: "127.0.0.1:8989", tailnet: Admin},
+	{name: "bazarr", lanHost: "bazarr.example.com", lanRoot: Family, lanGroups: []string{"admins"}, backend: "127.0.0.1:6767", tailnet: Admin},
+	{name: "prowlarr", lanHost: "prowlarr.example.com", lanRoot: Family, lanGroups: []string{"admins"}, backend: "127.0.0.1:9696", tailnet: Admin},
+	{name: "deluge", lanHost: "deluge.example.com", lanRoot: Family, lanGroups: []string{"admins"}, backend: "127.0.0.1:8112", tailnet: Admin},
+	{name: "radicale", lanHost: "calendar.example.com", lanRoot: Family, backend: "127.0.0.1:5232", tailnet: Members},
+	{name: "microbin", lanHost: "microbin.example.com", lanRoot: Family, lanGroups: []string{"admins"}, backend: "127.0.0.1:8084", tailnet: Admin},
+	{name: "keycloak", lanRoot: Closed, backend: "127.0.0.1:8180", tailnet: Admin, cfHost: "auth.example.com", cfRoot: Closed,
 		cfPaths: []probe{
 			{path: "/realms/home/protocol/openid-connect/auth", want: App},
 			{path: "/realms/home/.well-known/openid-configuration", want: App},
@@ -158,8 +164,10 @@ func TestShippedParses(t *testing.T) {
 	wantWarnings := 0
 	if cfg.OIDC == nil {
 		for _, r := range cfg.Routes {
-			if r.UsesAccess(Cloudflare, Family) {
-				wantWarnings++
+			for _, door := range []Door{Cloudflare, LAN} {
+				if r.UsesAccess(door, Family) {
+					wantWarnings++
+				}
 			}
 		}
 	}
@@ -189,6 +197,7 @@ func TestShippedMatrix(t *testing.T) {
 			if r == nil {
 				t.Fatalf("no route %q", row.name)
 			}
+			checkShippedLAN(t, tab, r, row)
 			if r.Backend.URL == nil || r.Backend.URL.Scheme != "http" || r.Backend.URL.Host != row.backend {
 				t.Errorf("backend %q, want http://%s", r.Backend.Raw, row.backend)
 			}
@@ -228,6 +237,31 @@ func TestShippedMatrix(t *testing.T) {
 	}
 }
 
+// checkShippedLAN: every route has a LAN door, on its cloudflare host with
+// the cloudflare door's answers, or on a host of its own.
+func checkShippedLAN(t *testing.T, tab *Table, r *Route, row shippedRoute) {
+	t.Helper()
+	dr := r.Doors[LAN]
+	if dr == nil {
+		t.Fatalf("route has no lan door; every shipped route says what it is at home")
+	}
+	host := row.lanHost
+	if host == "" {
+		host = row.cfHost
+	}
+	if dr.Host != host || dr.Access != row.lanRoot || strings.Join(dr.Groups, ",") != strings.Join(row.lanGroups, ",") {
+		t.Errorf("lan door %s %v %v, want %s %v %v", dr.Host, dr.Access, dr.Groups, host, row.lanRoot, row.lanGroups)
+	}
+	// The tailnet name is not a LAN host.
+	checkMatch(t, tab, LAN, row.name, "/", row.name, Closed)
+	checkMatch(t, tab, LAN, host, "/", row.name, row.lanRoot)
+	if row.lanHost == "" {
+		for _, p := range row.cfPaths {
+			checkMatch(t, tab, LAN, host, p.path, row.name, p.want)
+		}
+	}
+}
+
 // checkMatch asserts that door/host/path reaches route with access, or, for
 // Closed, that it gets the zero Match.
 func checkMatch(t *testing.T, tab *Table, door Door, host, p, route string, want Access) {
@@ -256,7 +290,7 @@ func TestWriteMatrix(t *testing.T) {
 	}
 	out := b.String()
 	lines := strings.Split(out, "\n")
-	if got := strings.Fields(lines[0]); strings.Join(got, " ") != "ROUTE BACKEND TAILNET CLOUDFLARE" {
+	if got := strings.Fields(lines[0]); strings.Join(got, " ") != "ROUTE BACKEND TAILNET CLOUDFLARE LAN" {
 		t.Errorf("header = %q", lines[0])
 	}
 	rows := map[string][]string{}
@@ -272,6 +306,17 @@ func TestWriteMatrix(t *testing.T) {
 		} else {
 			want = append(want, "—")
 		}
+		lanHost := row.lanHost
+		if lanHost == "" {
+			lanHost = row.cfHost
+		}
+		want = append(want, lanHost, row.lanRoot.String())
+		if len(row.lanGroups) > 0 {
+			want = append(want, "("+strings.Join(row.lanGroups, ", ")+")")
+		}
+		if row.name == "immich" {
+			want = append(want, "max_body", "20GiB")
+		}
 		if got := rows[row.name]; strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("matrix row %q, want %q", strings.Join(got, " "), strings.Join(want, " "))
 		}
@@ -281,14 +326,14 @@ func TestWriteMatrix(t *testing.T) {
 	}
 	// Path rules follow their route on indented rows.
 	checkMatrixRows(t, cfg,
-		"path /api/ (immich preset) (as route) app",
-		"path /rest/ (navidrome preset) (as route) app",
-		"path /admin (as route) closed",
-		"path /realms/home/ (as route) app",
-		"path /System/Restart (jellyfin preset) (as route) closed",
-		"path /api/auth/admin-sign-up (immich preset) (as route) closed",
-		"path /index.php/login/v2/flow (nextcloud preset) (as route) family",
-		"path /robots.txt (as route) app",
+		"path /api/ (immich preset) (as route) app app",
+		"path /rest/ (navidrome preset) (as route) app app",
+		"path /admin (as route) closed closed",
+		"path /realms/home/ (as route) app app",
+		"path /System/Restart (jellyfin preset) (as route) closed closed",
+		"path /api/auth/admin-sign-up (immich preset) (as route) closed closed",
+		"path /index.php/login/v2/flow (nextcloud preset) (as route) family family",
+		"path /robots.txt (as route) app app",
 	)
 	// The vaultwarden /admin row comes right after the vaultwarden row.
 	for i, l := range lines {
@@ -316,7 +361,7 @@ func TestSummary(t *testing.T) {
 		t.Errorf("%d path rules in %s, want %d (99)", paths, shippedFile, wantPaths)
 	}
 	got := Summary(cfg)
-	want := fmt.Sprintf("../routes.hcl: ok — 15 routes (15 on the tailnet, 8 through Cloudflare), 99 path rules, %d warnings", len(cfg.Warnings))
+	want := fmt.Sprintf("../routes.hcl: ok — 15 routes (15 on the tailnet, 8 through Cloudflare, 15 on the LAN), 99 path rules, %d warnings", len(cfg.Warnings))
 	if got != want {
 		t.Errorf("Summary = %q\nwant      %q", got, want)
 	}
