@@ -65,7 +65,8 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// claim an identity is gone before anything else looks at the request.
 	trusted, proto := cfg.Cloudflare.TrustedProxies, h.proto
 	if h.door != routes.Cloudflare {
-		// Tailnet peers connect directly: nobody forwards for them.
+		// Tailnet peers and LAN clients connect directly: nobody forwards
+		// for them, so the socket's address is the client's.
 		trusted = nil
 		if r.TLS != nil {
 			proto = "https"
@@ -125,12 +126,14 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := routes.CleanPath(r.URL.Path)
 
 	var signIn SignIn
-	if h.door == routes.Cloudflare {
+	if h.door == routes.Cloudflare || h.door == routes.LAN {
+		// The LAN door answers the same public hostnames: the same
+		// sign-in and session cookie work on both.
 		if p := h.g.signIn.Load(); p != nil {
 			signIn = *p
 		}
 	}
-	if signIn != nil && strings.HasPrefix(path, "/.gatehouse/") && st.table.HasHost(routes.Cloudflare, r.Host) {
+	if signIn != nil && strings.HasPrefix(path, "/.gatehouse/") && st.table.HasHost(h.door, r.Host) {
 		// Sign-in, callback and logout endpoints get a strict limit of
 		// their own, whatever routes.hcl says.
 		// Keycloak's back-channel logouts are signed and come in bursts
@@ -255,9 +258,9 @@ func (h *doorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	if max := m.Route.MaxBody; max > 0 {
+	if max := m.Route.MaxBodyOn(h.door); max > 0 {
 		if r.ContentLength > max {
-			writePage(lw, http.StatusRequestEntityTooLarge, tooLargePage(m.Route.Name, max, h.doorName))
+			writePage(lw, http.StatusRequestEntityTooLarge, tooLargePage(m.Route.Name, max, h.doorName, m.Route.Doors[routes.LAN] != nil))
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {

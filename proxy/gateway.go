@@ -92,7 +92,7 @@ type upstream struct {
 	route   *routes.Route
 	rp      *httputil.ReverseProxy
 	direct  *direct               // nil: every request takes rp
-	metrics [2]*metrics.RouteDoor // by door
+	metrics [len(routes.Doors)]*metrics.RouteDoor // by door
 }
 
 // serve forwards a decided request: plain GET and HEAD on the direct path,
@@ -372,7 +372,7 @@ func (g *Gateway) forwardFailed(w http.ResponseWriter, req *http.Request, r *rou
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig) || errors.As(bodyErr, &tooBig):
-		writePage(w, http.StatusRequestEntityTooLarge, tooLargePage(r.Name, tooBig.Limit, door))
+		writePage(w, http.StatusRequestEntityTooLarge, tooLargePage(r.Name, tooBig.Limit, door, r.Doors[routes.LAN] != nil))
 	case errors.Is(bodyErr, os.ErrDeadlineExceeded):
 		// The upload made no progress for stall_timeout. Reading it
 		// failed, which ends the request's context too; the client is
