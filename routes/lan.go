@@ -13,7 +13,7 @@ var (
 	lanSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "listen", Required: true}, {Name: "redirect_listen"}, {Name: "networks"},
 		{Name: "state_dir"}, {Name: "acme_ca"}, {Name: "acme_email"},
-		{Name: "dns_provider"}, {Name: "dns_token_file", Required: true}, {Name: "certificates"},
+		{Name: "dns_token_file", Required: true}, {Name: "certificates"},
 	}}
 	lanDoorSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "host"}, {Name: "access", Required: true}, {Name: "groups"}, {Name: "identity_headers"},
@@ -43,7 +43,7 @@ func (d *decoder) lan(b *hcl.Block, filename string) *LANConfig {
 	c := d.content(b.Body, lanSchema)
 	l := &LANConfig{
 		Networks: DefaultLANNetworks, StateDir: "lan", ACMECA: LetsEncrypt,
-		DNSProvider: "cloudflare", Wildcard: true, Range: b.DefRange,
+		Wildcard: true, Range: b.DefRange,
 	}
 	if c == nil {
 		return l
@@ -93,12 +93,6 @@ func (d *decoder) lan(b *hcl.Block, filename string) *LANConfig {
 		}
 	}
 	l.ACMEEmail, _, _ = d.str(c.Attributes, "acme_email")
-	if s, rng, ok := d.str(c.Attributes, "dns_provider"); ok {
-		if s != "cloudflare" {
-			d.errorf(rng, "Unknown DNS provider", `dns_provider %q is not supported; gatehouse answers DNS-01 through "cloudflare".`, s)
-		}
-		l.DNSProvider = s
-	}
 	l.DNSTokenFile, _, _ = d.str(c.Attributes, "dns_token_file")
 	if s, rng, ok := d.str(c.Attributes, "certificates"); ok {
 		switch s {

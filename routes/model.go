@@ -122,9 +122,8 @@ type LANConfig struct {
 	// ACMECA is the ACME directory URL; ACMEEmail the account's contact.
 	ACMECA    string
 	ACMEEmail string
-	// DNSProvider names the libdns provider answering the DNS-01
-	// challenge; DNSTokenFile holds its API token (absolute).
-	DNSProvider  string
+	// DNSTokenFile holds the API token of Cloudflare's DNS API, which
+	// answers the DNS-01 challenge (absolute).
 	DNSTokenFile string
 	// Wildcard: one certificate for *.<domain> (and <domain> when a route
 	// uses it); false: one certificate per host.
