@@ -125,8 +125,11 @@ func TestPackageGraph(t *testing.T) {
 	mayImport := map[string][]string{
 		"gatehouse/routes":              nil,
 		"gatehouse/auth":                {"gatehouse/routes"},
-		"gatehouse/proxy":               {"gatehouse/auth", "gatehouse/metrics", "gatehouse/ratelimit", "gatehouse/routes"},
-		"gatehouse/signin":              {"gatehouse/auth", "gatehouse/devices", "gatehouse/ratelimit", "gatehouse/routes"},
+		"gatehouse/proxy":               {"gatehouse/auth", "gatehouse/forward", "gatehouse/metrics", "gatehouse/page", "gatehouse/ratelimit", "gatehouse/routes"},
+		"gatehouse/forward":             nil,
+		"gatehouse/page":                nil,
+		"gatehouse/signin":              {"gatehouse/auth", "gatehouse/devices", "gatehouse/page", "gatehouse/ratelimit", "gatehouse/routes"},
+		"gatehouse/server":              {"gatehouse/metrics", "gatehouse/proxy", "gatehouse/ratelimit", "gatehouse/routes", "gatehouse/sdnotify", "gatehouse/signin", "gatehouse/tailnet"},
 		"gatehouse/tailnet":             {"gatehouse/auth", "gatehouse/routes"},
 		"gatehouse/tailnet/tailnettest": nil,
 		"gatehouse/ratelimit":           nil,
@@ -151,7 +154,7 @@ func TestPackageGraph(t *testing.T) {
 	if seen != len(mayImport) {
 		t.Errorf("go list named %d of the %d packages the rules cover", seen, len(mayImport))
 	}
-	noTailscale := []string{"./routes", "./auth", "./proxy", "./signin", "./ratelimit", "./metrics", "./devices", "./sdnotify"}
+	noTailscale := []string{"./routes", "./auth", "./proxy", "./forward", "./page", "./signin", "./ratelimit", "./metrics", "./devices", "./sdnotify"}
 	for _, dep := range list(append([]string{"-deps"}, noTailscale...)...) {
 		if strings.HasPrefix(dep, "tailscale.com") {
 			t.Errorf("%v depend on %s: only tailnet/ may use Tailscale", noTailscale, dep)

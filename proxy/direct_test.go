@@ -266,6 +266,14 @@ func diffAnswer(r *http.Request, _, _ int) rawAnswer {
 	case "/hints":
 		return rawAnswer{resp: "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n" +
 			"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n" + body("page")}
+	case "/many-hints":
+		// More 1xx answers than the five the direct path once allowed.
+		return rawAnswer{resp: strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n", 7) +
+			"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n" + body("page")}
+	case "/unsolicited-continue":
+		// A 100 Continue to a request that sent no Expect.
+		return rawAnswer{resp: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n" +
+			"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n" + body("page")}
 	case "/switch":
 		return rawAnswer{resp: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n", hangUp: true}
 	case "/garbage":
@@ -344,6 +352,7 @@ func rawRequestTo(host, method, target string, headers ...string) string {
 // and the tailnet node of route "tn".
 type diffGateway struct {
 	name   string
+	gw     *proxy.Gateway
 	cf, tn string
 }
 
@@ -368,7 +377,7 @@ func startDiffGateway(t *testing.T, name string, cfg *routes.Config, reverseProx
 			t.Logf("%s gateway log:\n%s", name, logs)
 		}
 	})
-	return &diffGateway{name: name, cf: cf.Listener.Addr().String(), tn: tn.Listener.Addr().String()}
+	return &diffGateway{name: name, gw: gw, cf: cf.Listener.Addr().String(), tn: tn.Listener.Addr().String()}
 }
 
 func hdrIs(t *testing.T, what string, h http.Header, key string, want ...string) {
@@ -405,9 +414,19 @@ route "tn" {
     identity_headers = ["Tailscale-User-Login", "Remote-User"]
   }
 }
+route "photos" {
+  backend = "`+be.url+`"
+  cloudflare {
+    host   = "photos"
+    access = "family"
+  }
+}
 `)
 	direct := startDiffGateway(t, "direct", cfg, false)
 	reverse := startDiffGateway(t, "reverse-proxy-only", cfg, true)
+	// Family routes renew the session on every request.
+	direct.gw.SetSignIn(renewingSignIn{})
+	reverse.gw.SetSignIn(renewingSignIn{})
 
 	type check func(t *testing.T, got rawSeen, resp clientAnswer)
 	cases := []struct {
@@ -559,6 +578,25 @@ route "tn" {
 					t.Errorf("client got 1xx %q", resp.Informational)
 				}
 				hdrIs(t, "client", resp.Header, "Link")
+			}},
+		{name: "seven 1xx answers", method: "GET", req: rawRequest("GET", "/many-hints"), direct: true,
+			check: func(t *testing.T, _ rawSeen, resp clientAnswer) {
+				if len(resp.Informational) != 7 || resp.Status != 200 || resp.Body != "page" {
+					t.Errorf("client got 1xx %q, then %d %q", resp.Informational, resp.Status, resp.Body)
+				}
+			}},
+		{name: "unsolicited 100 Continue", method: "GET", req: rawRequest("GET", "/unsolicited-continue"), direct: true,
+			check: func(t *testing.T, _ rawSeen, resp clientAnswer) {
+				if want := []string{"100 map[]", "102 map[]"}; !slices.Equal(resp.Informational, want) || resp.Status != 200 {
+					t.Errorf("client got 1xx %q, then %d, want %q then 200", resp.Informational, resp.Status, want)
+				}
+			}},
+		{name: "renewed session cookie and a 103", method: "GET", req: rawRequestTo("photos.example.com", "GET", "/hints"), direct: true,
+			check: func(t *testing.T, _ rawSeen, resp clientAnswer) {
+				if len(resp.Informational) != 1 || strings.Contains(resp.Informational[0], "Set-Cookie") {
+					t.Errorf("client got 1xx %q, want one 103 without the cookie", resp.Informational)
+				}
+				hdrIs(t, "client", resp.Header, "Set-Cookie", renewedCookie)
 			}},
 		{name: "backend switches protocols", method: "GET", req: rawRequest("GET", "/switch"), direct: true,
 			check: func(t *testing.T, _ rawSeen, resp clientAnswer) {
@@ -1024,33 +1062,66 @@ func TestDirectStreamHeadersFirst(t *testing.T) {
 }
 
 // TestDirectBackendHeadBounded: a broken backend cannot make the direct
-// path read without end before a body — an endless header line, or
-// informational answers without end — any more than the Transport would:
-// the client gets a 502 and the next request is served normally.
+// path read without end before a body any more than the Transport would:
+// an endless header line gets the client a 502 and the next request is
+// served normally. Informational answers are bounded as the Transport
+// bounds them, each head by the same size and all of them by the response
+// timeout, not by their number (TestDirectDifferential's "seven 1xx
+// answers"): endless ones end in a 504.
 func TestDirectBackendHeadBounded(t *testing.T) {
 	huge := "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 11<<20) + "\r\nContent-Length: 2\r\n\r\nok"
-	many := strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n", 6) +
-		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	// Each 1xx just under the limit: together far over it.
+	bigHint := "HTTP/1.1 103 Early Hints\r\nLink: </" + strings.Repeat("a", 4<<20) + ".css>; rel=preload\r\n\r\n"
+	endless := strings.Repeat("HTTP/1.1 102 Processing\r\n\r\n", 100)
 	be := newRawBackend(t, func(r *http.Request, conn, nth int) rawAnswer {
 		switch r.URL.Path {
 		case "/huge":
 			return rawAnswer{resp: huge, hangUp: true}
-		case "/many":
-			return rawAnswer{resp: many, hangUp: true}
+		case "/big-hints":
+			return rawAnswer{resp: bigHint + bigHint + bigHint + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"}
+		case "/endless":
+			// 1xx answers and then nothing: no final answer comes.
+			return rawAnswer{resp: endless}
 		}
 		return rawAnswer{resp: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"}
 	})
-	d := startDoor(t, parseConfig(t, appConfig(be.url, "")))
-	for _, path := range []string{"/huge", "/many"} {
-		resp, body := d.get(t, "app.example.com", path, nil)
-		if resp.StatusCode != http.StatusBadGateway {
-			t.Errorf("%s: status %d (%d body bytes), want 502", path, resp.StatusCode, len(body))
-		}
-	}
-	if resp, body := d.get(t, "app.example.com", "/fine", nil); resp.StatusCode != 200 || string(body) != "hello" {
-		t.Errorf("after the broken answers: %d %q", resp.StatusCode, body)
-	}
-	if !strings.Contains(d.log.String(), "exceed 10 MiB") || !strings.Contains(d.log.String(), "more than 5 informational") {
-		t.Errorf("the gateway log does not say why:\n%s", d.log.String())
+	// The endless answers go to a route of their own with a short
+	// response timeout; the others have the default, far longer than
+	// reading their heads takes.
+	cfg := parseConfig(t, appConfig(be.url, "")+`
+route "endless" {
+  backend          = "`+be.url+`"
+  response_timeout = "1s"
+  cloudflare {
+    host   = "endless"
+    access = "app"
+  }
+}
+`)
+	for _, reverseProxyOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reverse-proxy-only=%v", reverseProxyOnly), func(t *testing.T) {
+			d := startDoorWith(t, cfg, proxy.Options{ReverseProxyOnly: reverseProxyOnly})
+			for _, c := range []struct {
+				host, path string
+				status     int
+			}{
+				{"app.example.com", "/huge", http.StatusBadGateway},
+				{"app.example.com", "/big-hints", http.StatusOK},
+				{"endless.example.com", "/endless", http.StatusGatewayTimeout},
+			} {
+				// Read raw: Go's client would count every 1xx head
+				// against one limit of its own.
+				if resp := exchange(t, d.addr, "GET", rawRequestTo(c.host, "GET", c.path)); resp.Status != c.status {
+					t.Errorf("%s: status %d after %d 1xx answers (%d body bytes), want %d",
+						c.path, resp.Status, len(resp.Informational), len(resp.Body), c.status)
+				}
+			}
+			if resp, body := d.get(t, "app.example.com", "/fine", nil); resp.StatusCode != 200 || string(body) != "hello" {
+				t.Errorf("after the broken answers: %d %q", resp.StatusCode, body)
+			}
+			if !reverseProxyOnly && !strings.Contains(d.log.String(), "exceed 10 MiB") {
+				t.Errorf("the gateway log does not say why:\n%s", d.log.String())
+			}
+		})
 	}
 }

@@ -1,9 +1,117 @@
 package proxy
 
 import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"gatehouse/auth"
+	"gatehouse/page"
 	"gatehouse/ratelimit"
 	"gatehouse/routes"
 )
+
+// admit applies the matched route's bans and limits, keyed on who is
+// asking: a signed-in user or tailnet device when known, else the client
+// address. It answers 429 itself and returns false when one refuses; what
+// it let through is held in v.permit until the visit ends.
+func (h *doorHandler) admit(v *visit) bool {
+	rl := v.st.limits[v.m.Route]
+	if rl.route == nil && rl.paths == nil {
+		return true
+	}
+	key := ratelimit.ClientKey(limitIdentity(v.id), v.fwd.client)
+	now := time.Now()
+	for _, b := range rl.bans {
+		if banned, left := b.Banned(key, now); banned {
+			h.g.tooMany(v.lw, v.routeName, ratelimit.Verdict{Banned: true, RetryAfter: left})
+			return false
+		}
+	}
+	pathLim := rl.paths[v.m.Rule]
+	if lim := rl.route; lim != nil {
+		verdict := lim.Allow(key, now)
+		if !verdict.OK {
+			h.g.tooMany(v.lw, v.routeName, verdict)
+			return false
+		}
+		v.permit.route = slot{lim: lim, key: key, verdict: verdict}
+	}
+	if pathLim != nil {
+		verdict := pathLim.Allow(key, now)
+		if !verdict.OK {
+			h.g.tooMany(v.lw, v.routeName, verdict)
+			return false
+		}
+		v.permit.path = slot{lim: pathLim, key: key, verdict: verdict}
+	}
+	return true
+}
+
+// permit is what the limiters let through for one visit: a slot of the
+// route's limiter, of the path rule's, and of the sign-in endpoints'
+// built-in one. A value, not a closure, so holding it allocates nothing.
+type permit struct {
+	route, path, gate slot
+}
+
+// slot is one limiter's admission of one client; lim is nil when none.
+type slot struct {
+	lim     *ratelimit.Limiter
+	key     ratelimit.Key
+	verdict ratelimit.Verdict
+}
+
+// release gives back what the visit held, innermost first, telling the
+// limiters how the request ended: a ban rule counts failed sign-ins by the
+// status of the answer.
+func (h *doorHandler) release(v *visit) {
+	p := &v.permit
+	if p.route.lim == nil && p.path.lim == nil && p.gate.lim == nil {
+		return
+	}
+	code, now := v.lw.code(), time.Now()
+	if s := p.path; s.lim != nil && s.lim.Done(s.key, s.verdict, code, now) {
+		h.g.log.Warn("client banned after repeated login failures", "route", v.routeName, "client", s.key.String())
+		if h.g.metrics != nil {
+			h.g.metrics.Bans.WithLabelValues(v.routeName).Inc()
+		}
+	}
+	if s := p.route; s.lim != nil {
+		s.lim.Done(s.key, s.verdict, code, now)
+	}
+	if s := p.gate; s.lim != nil {
+		s.lim.Done(s.key, s.verdict, 0, now)
+	}
+}
+
+// limitIdentity names the client for rate limits when an identity is known.
+func limitIdentity(id auth.Identity) string {
+	switch {
+	case id.Family != nil && id.Family.Subject != "":
+		return "family:" + id.Family.Subject
+	case id.Tailnet != nil && id.Tailnet.Login != "":
+		return "tailnet:" + id.Tailnet.Login + "/" + id.Tailnet.Name
+	case id.Tailnet != nil:
+		return "tailnet:" + id.Tailnet.Name
+	}
+	return ""
+}
+
+// tooMany answers 429, with Retry-After, for a limit or a ban.
+func (g *Gateway) tooMany(w http.ResponseWriter, route string, v ratelimit.Verdict) {
+	secs := ratelimit.RetryAfterSeconds(v.RetryAfter)
+	reason := "rate"
+	body := tooManyPage
+	if v.Banned {
+		reason, body = "banned", bannedPage
+	}
+	if g.metrics != nil {
+		g.metrics.RateLimited.WithLabelValues(route, reason).Inc()
+	}
+	w.Header()["Retry-After"] = []string{strconv.Itoa(secs)}
+	page.Write(w, http.StatusTooManyRequests, body)
+}
 
 // merge fills the unset fields of a limit from the enclosing one.
 func merge(inner, outer *routes.Limit) *routes.Limit {

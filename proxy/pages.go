@@ -1,37 +1,28 @@
 package proxy
 
 import (
-	"strings"
-
 	"fmt"
-	"gatehouse/auth"
-	"gatehouse/routes"
 	"html"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
-)
 
-// page renders gatehouse's own short HTML answers.
-func page(status int, title, body string) []byte {
-	return fmt.Appendf(nil, `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>%d %s</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}</style>
-</head><body><h1>%s</h1><p>%s</p></body></html>
-`, status, html.EscapeString(title), html.EscapeString(title), body)
-}
+	"gatehouse/auth"
+	"gatehouse/page"
+	"gatehouse/routes"
+)
 
 // notFoundPage is the one answer for an unknown host, a route closed on
 // this door and a closed path alike, byte for byte, so nobody can tell them
 // apart.
-var notFoundPage = page(http.StatusNotFound, "Not found", "There is nothing here.")
+var notFoundPage = page.Render(http.StatusNotFound, "Not found", "There is nothing here.")
 
-var badRequestPage = page(http.StatusBadRequest, "Bad request", "The request could not be understood.")
+var badRequestPage = page.Render(http.StatusBadRequest, "Bad request", "The request could not be understood.")
 
 // ambiguousPathPage answers a path with a segment that begins with ";" or is
 // "." or ".." followed by ";…": servers disagree on what it names.
-var ambiguousPathPage = page(http.StatusBadRequest, "Ambiguous path",
+var ambiguousPathPage = page.Render(http.StatusBadRequest, "Ambiguous path",
 	"A part of this address begins with <code>;</code>, or is <code>.</code> or <code>..</code> followed by <code>;</code>. "+
 		"Some servers read such a part as a different folder than others do, so gatehouse does not pass it on. "+
 		"If it is the name of a file or folder, rename it (for example, so that it does not start with <code>..;</code>).")
@@ -39,38 +30,29 @@ var ambiguousPathPage = page(http.StatusBadRequest, "Ambiguous path",
 // malformedBodyPage answers a request whose body broke off or was framed
 // wrongly by the client (bad chunked encoding): the client's fault, never
 // counted as a backend error.
-var malformedBodyPage = page(http.StatusBadRequest, "Bad request body",
+var malformedBodyPage = page.Render(http.StatusBadRequest, "Bad request body",
 	"The body of this request was cut off or malformed. Try again; if it keeps happening, the app sending it is at fault.")
 
-func writePage(w http.ResponseWriter, status int, body []byte) {
-	h := w.Header()
-	h["Content-Type"] = []string{"text/html; charset=utf-8"}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	h["Cache-Control"] = []string{"no-store"}
-	h["X-Content-Type-Options"] = []string{"nosniff"}
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
+// writeNotFound answers 404 exactly as for an unknown host.
 func writeNotFound(w http.ResponseWriter) {
 	// Drop anything a handler may have set, so the 404 is identical.
 	clear(w.Header())
-	writePage(w, http.StatusNotFound, notFoundPage)
+	page.Write(w, http.StatusNotFound, notFoundPage)
 }
 
 func badGatewayPage(route string) []byte {
-	return page(http.StatusBadGateway, "Service not answering",
+	return page.Render(http.StatusBadGateway, "Service not answering",
 		"The service <b>"+html.EscapeString(route)+"</b> is not answering right now. It may be restarting; try again in a minute.")
 }
 
 func gatewayTimeoutPage(route string, timeout time.Duration) []byte {
-	return page(http.StatusGatewayTimeout, "Service too slow",
+	return page.Render(http.StatusGatewayTimeout, "Service too slow",
 		"The service <b>"+html.EscapeString(route)+"</b> took the request but did not answer within "+html.EscapeString(timeout.String())+
 			". It may be overloaded or stuck; try again in a minute. If it needs longer, raise <code>response_timeout</code> for this route in routes.hcl.")
 }
 
 func signInUnavailablePage(route string) []byte {
-	return page(http.StatusServiceUnavailable, "Sign-in unavailable",
+	return page.Render(http.StatusServiceUnavailable, "Sign-in unavailable",
 		"<b>"+html.EscapeString(route)+"</b> needs you to sign in, and sign-in is not available right now. Try again later, or ask the person who runs this server.")
 }
 
@@ -94,7 +76,7 @@ func writeSignInUnavailable(w http.ResponseWriter, r *http.Request, route string
 		_, _ = w.Write(signInUnavailableJSON)
 		return
 	}
-	writePage(w, http.StatusServiceUnavailable, signInUnavailablePage(route))
+	page.Write(w, http.StatusServiceUnavailable, signInUnavailablePage(route))
 }
 
 // forbiddenPage says who the client is seen as and why it may not pass.
@@ -131,11 +113,11 @@ func forbiddenPage(route string, id auth.Identity, tc *routes.TailnetConfig, aga
 		how += `</p><form method="post" action="/.gatehouse/logout"><input type="hidden" name="again" value="` +
 			html.EscapeString(again) + `"><button type="submit">Sign in as someone else</button></form><p>`
 	}
-	return page(http.StatusForbidden, "Not allowed",
+	return page.Render(http.StatusForbidden, "Not allowed",
 		"You are seen as <b>"+html.EscapeString(who)+"</b>, which may not open <b>"+html.EscapeString(route)+"</b>. "+how)
 }
 
-var whoIsFailedPage = page(http.StatusForbidden, "Not allowed",
+var whoIsFailedPage = page.Render(http.StatusForbidden, "Not allowed",
 	"gatehouse could not tell which tailnet device this request came from, so it was refused. Reconnect to the tailnet and try again.")
 
 // tooLargePage explains a 413; atHome: the route is on the LAN door too.
@@ -148,7 +130,7 @@ func tooLargePage(route string, limit int64, door string, atHome bool) []byte {
 			msg += " At home the same upload works at this same address: on the home network it reaches gatehouse directly (the LAN door), with no tunnel in between."
 		}
 	}
-	return page(http.StatusRequestEntityTooLarge, "Upload too large", msg)
+	return page.Render(http.StatusRequestEntityTooLarge, "Upload too large", msg)
 }
 
 func humanBytes(n int64) string {
@@ -163,11 +145,11 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-var tooManyPage = page(http.StatusTooManyRequests, "Slow down",
+var tooManyPage = page.Render(http.StatusTooManyRequests, "Slow down",
 	"Too many requests in a short time. Wait a moment and try again.")
 
-var bannedPage = page(http.StatusTooManyRequests, "Too many failed sign-ins",
+var bannedPage = page.Render(http.StatusTooManyRequests, "Too many failed sign-ins",
 	"There were too many failed sign-in attempts from here. Wait a while (see Retry-After) and try again.")
 
-var stalledPage = page(http.StatusRequestTimeout, "Upload stalled",
+var stalledPage = page.Render(http.StatusRequestTimeout, "Upload stalled",
 	"The upload stopped making progress, so it was cut. Try again on a steadier connection.")

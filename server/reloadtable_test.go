@@ -195,8 +195,8 @@ func TestReloadTable(t *testing.T) {
 		"lan.state_dir":       {replace(`"lanstate"`, `"lanstate2"`), nil},
 		"lan.acme_ca":         {replace(`"https://127.0.0.1:1/directory"`, `"https://127.0.0.1:2/directory"`), nil},
 		"lan.acme_email":      {replace(`acme_email      = "admin@example.com"`, `acme_email      = "other@example.com"`), nil},
-		"lan.dns_token_file": {replace(`dns_token_file  = "key"`, `dns_token_file  = "oauth"`), nil},
-		"lan.certificates":   {replace(`certificates    = "wildcard"`, `certificates    = "per_name"`), nil},
+		"lan.dns_token_file":  {replace(`dns_token_file  = "key"`, `dns_token_file  = "oauth"`), nil},
+		"lan.certificates":    {replace(`certificates    = "wildcard"`, `certificates    = "per_name"`), nil},
 		"oidc": {func(s string) string {
 			return s + `
 oidc {

@@ -1,31 +1,17 @@
 package signin
 
 import (
-	"fmt"
 	"html"
 	"net/http"
-	"strconv"
 
 	"gatehouse/auth"
+	"gatehouse/page"
 )
 
-// writePage renders gatehouse's short HTML answers (the same look as the
+// writePage renders gatehouse's short HTML answers (package page, as the
 // doors' pages). body is trusted HTML; escape anything from a request.
 func writePage(w http.ResponseWriter, status int, title, body string) {
-	b := fmt.Appendf(nil, `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>%d %s</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}</style>
-</head><body><h1>%s</h1><p>%s</p></body></html>
-`, status, html.EscapeString(title), html.EscapeString(title), body)
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	noStore(w)
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	page.Write(w, status, page.Render(status, title, body))
 }
 
 func htmlEscape(s string) string { return html.EscapeString(s) }

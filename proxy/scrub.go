@@ -5,8 +5,33 @@ import (
 	"net/netip"
 	"strings"
 
-	"gatehouse/auth"
+	"gatehouse/routes"
 )
+
+// scrub is the first thing a door does with a request: the forwarding
+// headers are weighed against the peer address, the device token is taken
+// out, and then every header that could claim an identity, an address or
+// a different path is gone, in every spelling, before anything else looks
+// at the request (invariant 2, docs/ARCHITECTURE.md).
+func (h *doorHandler) scrub(r *http.Request, cfg *routes.Config) (fwd forwarded, deviceToken string) {
+	trusted, proto := cfg.Cloudflare.TrustedProxies, h.proto
+	if h.door != routes.Cloudflare {
+		// Tailnet peers and LAN clients connect directly: nobody
+		// forwards for them, so the socket's address is the client's.
+		trusted = nil
+		if r.TLS != nil {
+			proto = "https"
+		}
+	}
+	fwd = readForwarded(r.RemoteAddr, r.Header, trusted, proto)
+	// On every door, so it is never forwarded; only the Cloudflare door's
+	// family routes use it.
+	if o := cfg.OIDC; o != nil && o.DeviceTokenHeader != "" {
+		deviceToken = takeHeader(r.Header, o.DeviceTokenHeader)
+	}
+	scrubHeaders(r.Header)
+	return fwd, deviceToken
+}
 
 // Headers a client could send to claim an identity, an address or a
 // different path. Names are compared after lower-casing and turning '_' and
@@ -141,38 +166,36 @@ func scrubHeaders(h http.Header) {
 	}
 }
 
-// dropGatehouseCookies removes the Set-Cookie lines of a backend's answer
-// that name one of gatehouse's own cookies, and reports how many it
-// removed. A backend never sets or clears them (invariant 10,
-// docs/ARCHITECTURE.md); its own cookies pass untouched. A line without
-// "=" counts by its whole first pair, as browsers read a nameless cookie.
-func dropGatehouseCookies(h http.Header) int {
-	vs := h["Set-Cookie"]
-	dropped := 0
-	for _, v := range vs {
-		if isGatehouseSetCookie(v) {
-			dropped++
+// takeHeader returns the first value of the header name (canonical form)
+// and removes it in every spelling ('_' or '.' for '-', any case), so a
+// backend never sees it.
+func takeHeader(h http.Header, name string) string {
+	var v string
+	if vs := h[name]; len(vs) > 0 {
+		v = vs[0]
+		delete(h, name)
+	}
+	if !isSpoofable(name) {
+		// scrubHeaders does not cover it: remove other spellings here.
+		want := normalHeader(name)
+		for k := range h {
+			if normalHeader(k) == want {
+				delete(h, k)
+			}
 		}
 	}
-	if dropped == 0 {
-		return 0
-	}
-	kept := make([]string, 0, len(vs)-dropped)
-	for _, v := range vs {
-		if !isGatehouseSetCookie(v) {
-			kept = append(kept, v)
-		}
-	}
-	if len(kept) == 0 {
-		delete(h, "Set-Cookie")
-	} else {
-		h["Set-Cookie"] = kept
-	}
-	return dropped
+	return v
 }
 
-func isGatehouseSetCookie(line string) bool {
-	pair, _, _ := strings.Cut(line, ";")
-	name, _, _ := strings.Cut(pair, "=")
-	return auth.IsGatehouseCookie(strings.TrimSpace(name))
+func normalHeader(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		case c == '_' || c == '.':
+			b[i] = '-'
+		}
+	}
+	return string(b)
 }
