@@ -45,7 +45,9 @@ func Allowed(addr netip.Addr, networks []netip.Prefix) bool {
 	if !addr.IsValid() {
 		return false
 	}
-	addr = addr.Unmap() // ::ffff:192.168.1.5 is 192.168.1.5
+	// ::ffff:192.168.1.5 is 192.168.1.5; a link-local address's zone
+	// (fe80::1%eth0) would make every prefix miss it.
+	addr = addr.Unmap().WithZone("")
 	for _, p := range networks {
 		if p.Contains(addr) {
 			return true
