@@ -266,27 +266,6 @@ func TestMalformedBodyIsClientsFault(t *testing.T) {
 	}
 }
 
-// TestStalledUploadGets408: an upload that stops is answered with the 408
-// page that says so, not left without an answer.
-func TestStalledUploadGets408(t *testing.T) {
-	be := newStallBackend(t, 0)
-	d := startDoor(t, parseConfig(t, appConfig(be.url, stallConfig)))
-	c := d.dial(t)
-	_, err := io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 1000000\r\n\r\n"+
-		strings.Repeat("p", 10000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, err := io.ReadAll(c)
-	if isTimeout(err) {
-		t.Fatalf("not cut within the hang guard: %q", answer)
-	}
-	resp, body := parseRaw(t, answer)
-	if resp.StatusCode != http.StatusRequestTimeout || !bytes.Contains(body, []byte("Upload stalled")) {
-		t.Errorf("stalled upload: %d %q, want the 408 page", resp.StatusCode, body)
-	}
-}
-
 // TestContentLengthWithTransferEncodingCloses: a request with both framing
 // headers is answered and its connection closed, so whatever follows on it
 // (a smuggled second request) is never read as a request (RFC 9112 §6.1).

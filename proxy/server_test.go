@@ -156,7 +156,8 @@ server {
 }`
 
 // TestStalledUploadCut: an upload that stops halfway is cut by the stall
-// deadline; the backend sees the upload fail.
+// deadline and answered with the 408 page; the backend sees the upload
+// fail.
 func TestStalledUploadCut(t *testing.T) {
 	t.Parallel()
 	be := newStallBackend(t, 0)
@@ -174,6 +175,10 @@ func TestStalledUploadCut(t *testing.T) {
 	}
 	if bytes.HasPrefix(answer, []byte("HTTP/1.1 2")) {
 		t.Errorf("stalled upload answered with success: %q", answer)
+	}
+	// The client is told why: the 408 page, not a connection cut bare.
+	if resp, body := parseRaw(t, answer); resp.StatusCode != http.StatusRequestTimeout || !bytes.Contains(body, []byte("Upload stalled")) {
+		t.Errorf("stalled upload: %d %q, want the 408 page", resp.StatusCode, body)
 	}
 	r := waitFor(t, be.got, "the backend to see the upload end")
 	if r.err == nil || r.n >= 1000000 {

@@ -272,6 +272,39 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 	if c == nil {
 		return o
 	}
+	d.oidcClient(c, o)
+	d.oidcClaims(c, o)
+	d.oidcTimings(c, o)
+	if s, rng, ok := d.str(c.Attributes, "cookie_key_file"); ok {
+		if s == "" {
+			d.errorf(rng, "Empty cookie_key_file", "cookie_key_file must name a file; gatehouse creates it with a new key if it does not exist.")
+		}
+		o.CookieKeyFile = s
+	}
+	o.DeviceTokenHeader = "X-Gatehouse-Token"
+	if s, rng, ok := d.str(c.Attributes, "device_token_header"); ok {
+		if !validHeaderName(s) || reservedHeader(s) {
+			d.errorf(rng, "Invalid device_token_header",
+				`device_token_header must be a header name of its own that apps can send, like "X-Gatehouse-Token"; %q is not one (letters, digits and '-', not a standard header).`, s)
+		}
+		o.DeviceTokenHeader = http.CanonicalHeaderKey(s)
+	}
+	// Relative paths are relative to routes.hcl, like the tailnet's.
+	base := filepath.Dir(filename)
+	for _, p := range []*string{&o.ClientSecretFile, &o.CookieKeyFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	if o.CookieKeyFile != "" {
+		o.DeviceTokenFile = filepath.Join(filepath.Dir(o.CookieKeyFile), "devices.json")
+	}
+	return o
+}
+
+// oidcClient reads who gatehouse is at the provider: the issuer, the
+// client and its secret.
+func (d *decoder) oidcClient(c *hcl.BodyContent, o *OIDCConfig) {
 	if s, rng, ok := d.str(c.Attributes, "issuer"); ok {
 		if u, err := url.Parse(s); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil ||
 			u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(s, "/") {
@@ -292,6 +325,11 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 		}
 		o.ClientSecretFile = s
 	}
+}
+
+// oidcClaims reads what gatehouse asks of the provider and where in the
+// tokens it finds the user: scopes, the cookie's domain, group claims.
+func (d *decoder) oidcClaims(c *hcl.BodyContent, o *OIDCConfig) {
 	if sc, rng, ok := d.strList(c.Attributes, "scopes"); ok {
 		if !slices.Contains(sc, "openid") {
 			d.errorf(rng, "Scopes without openid", `scopes must include "openid", or the provider issues no ID token; for example ["openid", "profile", "email"].`)
@@ -330,6 +368,11 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 			o.GroupsFromAccessToken = paths
 		}
 	}
+}
+
+// oidcTimings reads how long a session lasts and how often gatehouse asks
+// the provider again: the bounds on a disabled user's access.
+func (d *decoder) oidcTimings(c *hcl.BodyContent, o *OIDCConfig) {
 	var lifeRange hcl.Range
 	if a, ok := c.Attributes["session_lifetime"]; ok {
 		lifeRange = a.Expr.Range()
@@ -365,31 +408,6 @@ func (d *decoder) oidc(b *hcl.Block, filename string) *OIDCConfig {
 				"device_refresh_interval must be between 1m and 168h; it bounds how long the device tokens of an account disabled at the provider keep working, and must be well within the provider's offline session idle time (Keycloak: 30 days).")
 		}
 	}
-	if s, rng, ok := d.str(c.Attributes, "cookie_key_file"); ok {
-		if s == "" {
-			d.errorf(rng, "Empty cookie_key_file", "cookie_key_file must name a file; gatehouse creates it with a new key if it does not exist.")
-		}
-		o.CookieKeyFile = s
-	}
-	o.DeviceTokenHeader = "X-Gatehouse-Token"
-	if s, rng, ok := d.str(c.Attributes, "device_token_header"); ok {
-		if !validHeaderName(s) || reservedHeader(s) {
-			d.errorf(rng, "Invalid device_token_header",
-				`device_token_header must be a header name of its own that apps can send, like "X-Gatehouse-Token"; %q is not one (letters, digits and '-', not a standard header).`, s)
-		}
-		o.DeviceTokenHeader = http.CanonicalHeaderKey(s)
-	}
-	// Relative paths are relative to routes.hcl, like the tailnet's.
-	base := filepath.Dir(filename)
-	for _, p := range []*string{&o.ClientSecretFile, &o.CookieKeyFile} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(base, *p)
-		}
-	}
-	if o.CookieKeyFile != "" {
-		o.DeviceTokenFile = filepath.Join(filepath.Dir(o.CookieKeyFile), "devices.json")
-	}
-	return o
 }
 
 // listenAddr checks a host:port door address.

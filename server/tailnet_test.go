@@ -3,18 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -52,30 +46,15 @@ func startControlWith(t testing.TB, dnsDomain string) *testcontrol.Server {
 // certIssuer stands in for Let's Encrypt: tailscaled asks it for the
 // node's certificate.
 type certIssuer struct {
+	ca    *tailnettest.CA
 	mu    sync.Mutex
 	certs map[string]ipnlocal.TLSCertKeyPair
-	root  *x509.Certificate
-	key   *ecdsa.PrivateKey
 	fail  bool
 	calls int
 }
 
 func newCertIssuer(t testing.TB) *certIssuer {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test root"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, _ := x509.ParseCertificate(der)
-	return &certIssuer{certs: map[string]ipnlocal.TLSCertKeyPair{}, root: root, key: key}
+	return &certIssuer{ca: tailnettest.NewCA(t), certs: map[string]ipnlocal.TLSCertKeyPair{}}
 }
 
 func (ci *certIssuer) getCert(hostname string) (*ipnlocal.TLSCertKeyPair, error) {
@@ -88,23 +67,11 @@ func (ci *certIssuer) getCert(hostname string) (*ipnlocal.TLSCertKeyPair, error)
 	if c, ok := ci.certs[hostname]; ok {
 		return &c, nil
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certPEM, keyPEM, err := ci.ca.Issue(time.Now().UnixNano(), hostname, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), DNSNames: []string{hostname},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ci.root, &key.PublicKey, ci.key)
-	if err != nil {
-		return nil, err
-	}
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-	c := ipnlocal.TLSCertKeyPair{
-		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	}
+	c := ipnlocal.TLSCertKeyPair{CertPEM: certPEM, KeyPEM: keyPEM}
 	ci.certs[hostname] = c
 	return &c, nil
 }
@@ -115,11 +82,7 @@ func (ci *certIssuer) setFail(v bool) {
 	ci.mu.Unlock()
 }
 
-func (ci *certIssuer) pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ci.root)
-	return p
-}
+func (ci *certIssuer) pool() *x509.CertPool { return ci.ca.Pool() }
 
 // peer is a client device on the tailnet.
 type peer struct {

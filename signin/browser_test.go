@@ -122,7 +122,7 @@ func TestBrowserSignInAndOut(t *testing.T) {
 	if err != nil {
 		t.Fatalf("opening a family URL: %v (at %s)", err, c.loc())
 	}
-	if loginURL := c.loc(); !strings.HasPrefix(loginURL, h.kc.issuer+"/login") {
+	if loginURL := c.loc(); !strings.HasPrefix(loginURL, h.kc.Issuer+"/login") {
 		t.Errorf("login page at %s, want the provider's", loginURL)
 	}
 	err = c.signInAt("alice")
@@ -159,15 +159,15 @@ func TestBrowserSignInAndOut(t *testing.T) {
 	if signedOut := c.loc(); signedOut != base+"/.gatehouse/signed-out" {
 		t.Errorf("signed out at %s", signedOut)
 	}
-	h.kc.mu.Lock()
-	ends := h.kc.endSessions
-	h.kc.mu.Unlock()
+	h.kc.Mu.Lock()
+	ends := h.kc.EndSessions
+	h.kc.Mu.Unlock()
 	if len(ends) != 1 || ends[0].Get("id_token_hint") == "" {
 		t.Errorf("end_session calls: %v", ends)
 	}
 	// Signed out: the family URL asks for a sign-in again.
 	err = chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("username")))
-	if again := c.loc(); err != nil || !strings.HasPrefix(again, h.kc.issuer+"/login") {
+	if again := c.loc(); err != nil || !strings.HasPrefix(again, h.kc.Issuer+"/login") {
 		t.Errorf("after sign-out: %v at %s", err, again)
 	}
 }
@@ -217,7 +217,7 @@ func TestBrowserDevicePairing(t *testing.T) {
 
 	// Bound to alice's account: the provider gave an offline token on the
 	// way (silently, her session there lasting).
-	if n := h.kc.offlineTokens("alice"); n != 1 {
+	if n := h.kc.OfflineTokens("alice"); n != 1 {
 		t.Errorf("alice's offline tokens at the provider: %d, want 1", n)
 	}
 	app := h.app()
@@ -248,7 +248,7 @@ func TestBrowserDevicePairing(t *testing.T) {
 	}
 	resp, body = appGet(t, app, "https://photos.example.com/albums", "X-Gatehouse-Token", token)
 	checkTokenRefused(t, "token revoked in the browser", resp, body)
-	if n := h.kc.offlineTokens("alice"); n != 0 {
+	if n := h.kc.OfflineTokens("alice"); n != 0 {
 		t.Errorf("offline tokens left at the provider after the last device went: %d", n)
 	}
 }
@@ -282,12 +282,12 @@ func TestBrowserSignInAsSomeoneElse(t *testing.T) {
 	if err == nil {
 		page, err = c.waitAny("Sign In", "Not allowed", `"route"`)
 	}
-	if err != nil || !strings.HasPrefix(c.loc(), h.kc.issuer+"/login") {
+	if err != nil || !strings.HasPrefix(c.loc(), h.kc.Issuer+"/login") {
 		t.Fatalf("after \"sign in as someone else\": %v, at %s, not the provider's login form: %s", err, c.loc(), page)
 	}
-	h.kc.mu.Lock()
-	prompt, ends, sso := h.kc.lastAuthorize.Get("prompt"), len(h.kc.endSessions), h.kc.ssoLogins
-	h.kc.mu.Unlock()
+	h.kc.Mu.Lock()
+	prompt, ends, sso := h.kc.LastAuthorize.Get("prompt"), len(h.kc.EndSessions), h.kc.SSOLogins
+	h.kc.Mu.Unlock()
 	if prompt != "login" || ends != 1 || sso != 0 {
 		t.Errorf("the new sign-in: prompt %q, %d end_session calls, %d SSO sign-ins", prompt, ends, sso)
 	}

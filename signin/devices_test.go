@@ -15,6 +15,7 @@ import (
 
 	"gatehouse/devices"
 	"gatehouse/ratelimit"
+	"gatehouse/signin/oidctest"
 )
 
 var (
@@ -71,7 +72,7 @@ func (h *harness) app() *http.Client {
 	doorAddr := h.door.Listener.Addr().String()
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	tr := &http.Transport{
-		TLSClientConfig: tlsClientConfig(testCertPool(h.t)),
+		TLSClientConfig: tlsClientConfig(oidctest.CertPool()),
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return dialer.DialContext(ctx, network, doorAddr)
 		},
@@ -265,7 +266,7 @@ func TestDeviceTokenWhileProviderDown(t *testing.T) {
 	b.signIn("https://photos.example.com/", "kid")
 	tok := b.makeToken("Kid's tablet")
 
-	h.kc.stop()
+	h.kc.Stop()
 	for deadline := time.Now().Add(20 * time.Second); h.si.Ready(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("still ready with the provider gone")

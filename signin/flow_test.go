@@ -44,9 +44,9 @@ func TestCodeFlowThroughDoor(t *testing.T) {
 	}
 
 	// The provider saw the code flow with PKCE S256 and a nonce.
-	h.kc.mu.Lock()
-	authz := h.kc.lastAuthorize
-	h.kc.mu.Unlock()
+	h.kc.Mu.Lock()
+	authz := h.kc.LastAuthorize
+	h.kc.Mu.Unlock()
 	if authz.Get("code_challenge_method") != "S256" || authz.Get("code_challenge") == "" ||
 		authz.Get("nonce") == "" || authz.Get("state") == "" || authz.Get("response_type") != "code" ||
 		authz.Get("redirect_uri") != "https://photos.example.com/.gatehouse/callback" {
@@ -54,12 +54,12 @@ func TestCodeFlowThroughDoor(t *testing.T) {
 	}
 
 	// Another family host: no second trip to the provider.
-	before, _ := h.kc.counts()
+	before, _ := h.kc.Counts()
 	resp, body = b.get("https://files.example.com/docs")
 	if resp.StatusCode != http.StatusOK || decodeSeen(t, body).Route != "files" {
 		t.Fatalf("second host: %d %s", resp.StatusCode, body)
 	}
-	if after, _ := h.kc.counts(); after != before {
+	if after, _ := h.kc.Counts(); after != before {
 		t.Errorf("second family host went to the provider again (%d → %d authorize calls)", before, after)
 	}
 	checkBackendHeaders(t, decodeSeen(t, body))
@@ -142,7 +142,7 @@ func TestOpenRedirectsRefusedAtLogin(t *testing.T) {
 	}
 	// A good one goes to the provider.
 	resp, _ := b.get("https://photos.example.com/.gatehouse/login?rd=" + url.QueryEscape("https://files.example.com/x"))
-	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), h.kc.issuer+"/protocol/openid-connect/auth?") {
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), h.kc.Issuer+"/protocol/openid-connect/auth?") {
 		t.Fatalf("good rd: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	b.noRedirects(false)

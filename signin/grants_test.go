@@ -2,6 +2,7 @@ package signin
 
 import (
 	"context"
+	"gatehouse/signin/oidctest"
 	"net/http"
 	"net/url"
 	"os"
@@ -32,32 +33,30 @@ func TestDeviceTokensFollowTheAccount(t *testing.T) {
 	alice.signIn("https://photos.example.com/", "alice")
 	kid.signIn("https://photos.example.com/", "kid")
 
-	_, refreshesBefore := h.kc.counts()
+	_, refreshesBefore := h.kc.Counts()
 	tv := alice.makeToken("TV")
-	if n := h.kc.offlineTokens("alice"); n != 1 {
+	if n := h.kc.OfflineTokens("alice"); n != 1 {
 		t.Fatalf("alice's offline tokens at the provider: %d, want 1", n)
 	}
-	h.kc.mu.Lock()
-	scope, sso := h.kc.lastAuthorize.Get("scope"), h.kc.ssoLogins
-	h.kc.mu.Unlock()
+	h.kc.Mu.Lock()
+	scope, sso := h.kc.LastAuthorize.Get("scope"), h.kc.SSOLogins
+	h.kc.Mu.Unlock()
 	if !strings.Contains(scope, "offline_access") || sso != 1 {
 		t.Errorf("binding: scope %q, %d SSO answers (want offline_access, answered by the provider's session)", scope, sso)
 	}
 	// Sealed at rest: the offline token itself is not in the file.
 	data, _ := os.ReadFile(h.cfg.OIDC.DeviceTokenFile)
-	h.kc.mu.Lock()
-	for tok, rt := range h.kc.refreshes {
-		if rt.offline && strings.Contains(string(data), tok) {
+	for _, tok := range h.kc.OfflineTokenValues() {
+		if strings.Contains(string(data), tok) {
 			t.Error("the offline token is stored in the clear")
 		}
 	}
-	h.kc.mu.Unlock()
 	// A second token reuses the grant, after asking the provider about it.
 	phone := alice.makeToken("Phone")
-	if n := h.kc.offlineTokens("alice"); n != 1 {
+	if n := h.kc.OfflineTokens("alice"); n != 1 {
 		t.Errorf("offline tokens after a second device: %d", n)
 	}
-	if _, r := h.kc.counts(); r != refreshesBefore+1 {
+	if _, r := h.kc.Counts(); r != refreshesBefore+1 {
 		t.Errorf("%d refresh grants for the second device, want 1 (the grant's check)", r-refreshesBefore)
 	}
 	kidTab := kid.makeToken("Tablet")
@@ -69,12 +68,12 @@ func TestDeviceTokensFollowTheAccount(t *testing.T) {
 
 	// Alice signs out in the browser: Keycloak ends her session and posts
 	// a back-channel logout for her sub. Her devices are not lost phones.
-	for _, sid := range h.kc.sessionsOf("alice") {
-		h.kc.endSID(sid)
+	for _, sid := range h.kc.SessionsOf("alice") {
+		h.kc.EndSID(sid)
 	}
 	op := h.browser()
 	req, _ := http.NewRequest(http.MethodPost, "https://photos.example.com/.gatehouse/backchannel-logout",
-		strings.NewReader(url.Values{"logout_token": {h.kc.logoutToken("id-alice", "", nil)}}.Encode()))
+		strings.NewReader(url.Values{"logout_token": {h.kc.LogoutToken("id-alice", "", nil)}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if resp, _ := op.do(req); resp.StatusCode != http.StatusOK {
 		t.Fatalf("back-channel logout: %d", resp.StatusCode)
@@ -89,8 +88,8 @@ func TestDeviceTokensFollowTheAccount(t *testing.T) {
 	}
 
 	// The provider is unreachable: nothing ends.
-	h.kc.update("kid", func(u *kcUser) { u.Disabled = true })
-	h.kc.stop()
+	h.kc.Update("kid", func(u *oidctest.User) { u.Disabled = true })
+	h.kc.Stop()
 	h.waitDown()
 	h.clock.Advance(61 * time.Minute)
 	h.si.checkGrants(ctx)
@@ -99,7 +98,7 @@ func TestDeviceTokensFollowTheAccount(t *testing.T) {
 	}
 	// Back up: the kid's account is disabled, the next check ends the
 	// tablet at once, and the log says why.
-	h.kc.start()
+	h.kc.Start()
 	h.waitReady()
 	h.si.checkGrants(ctx)
 	resp, body := appGet(t, h.app(), "https://photos.example.com/albums", "X-Gatehouse-Token", kidTab)
@@ -139,12 +138,12 @@ func TestDeviceTokensEndWithTheAccount(t *testing.T) {
 		}
 	}
 
-	h.kc.deleteUser("bob")
+	h.kc.DeleteUser("bob")
 	h.clock.Advance(61 * time.Minute) // the schedule's hour
 	waitRefused("a deleted account's TV", bobTV)
 
 	// Browser sessions only: the offline session stays, and so does the TV.
-	h.kc.signOutAll("alice", false)
+	h.kc.SignOutAll("alice", false)
 	h.clock.Advance(61 * time.Minute)
 	h.si.checkGrants(context.Background())
 	if c := h.appStatus(aliceTV); c != http.StatusOK {
@@ -154,7 +153,7 @@ func TestDeviceTokensEndWithTheAccount(t *testing.T) {
 		t.Error("alice's browser session survived the admin's sign-out")
 	}
 	// Offline sessions too: the TV stops with the next check.
-	h.kc.signOutAll("alice", true)
+	h.kc.SignOutAll("alice", true)
 	h.clock.Advance(61 * time.Minute)
 	waitRefused("after the admin revoked alice's offline session", aliceTV)
 }
@@ -170,7 +169,7 @@ func TestDeviceTokenCheckedOnFirstUseAfterRestart(t *testing.T) {
 	if c := h.appStatus(tok); c != http.StatusOK {
 		t.Fatalf("tablet: %d", c)
 	}
-	h.kc.update("kid", func(u *kcUser) { u.Disabled = true })
+	h.kc.Update("kid", func(u *oidctest.User) { u.Disabled = true })
 	if c := h.appStatus(tok); c != http.StatusOK {
 		t.Fatalf("before the restart, within the schedule: %d", c)
 	}
@@ -203,7 +202,7 @@ func TestLastDeviceTokenReleasesTheGrant(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("revoke: %d", resp.StatusCode)
 	}
-	if n := h.kc.offlineTokens("alice"); n != 0 {
+	if n := h.kc.OfflineTokens("alice"); n != 0 {
 		t.Errorf("offline tokens left at the provider: %d", n)
 	}
 	if g, _ := h.si.DeviceTokens().GrantOf("id-alice"); g != nil {
@@ -211,7 +210,7 @@ func TestLastDeviceTokenReleasesTheGrant(t *testing.T) {
 	}
 	// A new token binds again.
 	tok := b.makeToken("New TV")
-	if c := h.appStatus(tok); c != http.StatusOK || h.kc.offlineTokens("alice") != 1 {
-		t.Errorf("a new token after the release: %d, %d offline tokens", c, h.kc.offlineTokens("alice"))
+	if c := h.appStatus(tok); c != http.StatusOK || h.kc.OfflineTokens("alice") != 1 {
+		t.Errorf("a new token after the release: %d, %d offline tokens", c, h.kc.OfflineTokens("alice"))
 	}
 }

@@ -8,6 +8,10 @@ package signin
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,6 +34,7 @@ import (
 	"gatehouse/proxy"
 	"gatehouse/ratelimit"
 	"gatehouse/routes"
+	"gatehouse/signin/oidctest"
 )
 
 // clock is the gateway's clock: real time plus an offset tests move.
@@ -48,7 +53,7 @@ type backendSeen struct {
 
 type harness struct {
 	t       *testing.T
-	kc      *keycloak
+	kc      *oidctest.Provider
 	clock   *clock
 	dir     string
 	cfg     *routes.Config
@@ -162,7 +167,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	h.kc = newKeycloak(t, "127.0.0.1:0")
 	h.addFamily()
 	if o.startOP {
-		h.kc.start()
+		h.kc.Start()
 	}
 	h.backend = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := backendSeen{Route: strings.Split(r.Host, ".")[0], Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone()}
@@ -175,7 +180,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	t.Cleanup(h.backend.Close)
 	h.writeConfig(o.oidcExtra)
 
-	pool := testCertPool(t)
+	pool := oidctest.CertPool()
 	h.client = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsClientConfig(pool)}, Timeout: 10 * time.Second}
 	t.Cleanup(h.client.CloseIdleConnections)
 	h.gw = proxy.New(routes.Compile(h.cfg), proxy.Options{Logger: testLogger(t)})
@@ -219,11 +224,11 @@ func (h *harness) signInOptions(o harnessOpts) Options {
 
 func (h *harness) writeConfig(extra string) {
 	h.t.Helper()
-	if err := os.WriteFile(filepath.Join(h.dir, "secret"), []byte(testSecret+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(h.dir, "secret"), []byte(oidctest.Secret+"\n"), 0o600); err != nil {
 		h.t.Fatal(err)
 	}
 	be := h.backend.URL
-	src := fmt.Sprintf(testRoutes, h.kc.issuer, extra, be, be, be, be, be)
+	src := fmt.Sprintf(testRoutes, h.kc.Issuer, extra, be, be, be, be, be)
 	path := filepath.Join(h.dir, "routes.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		h.t.Fatal(err)
@@ -239,13 +244,13 @@ func (h *harness) writeConfig(extra string) {
 }
 
 func (h *harness) addFamily() {
-	h.kc.addUser(&kcUser{Username: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice",
+	h.kc.AddUser(&oidctest.User{Username: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice",
 		Groups: []string{"/family", "/parents"}, RealmRoles: []string{"family-admin"}})
-	h.kc.addUser(&kcUser{Username: "kid", Email: "kid@example.com", EmailVerified: true, Name: "Kid",
+	h.kc.AddUser(&oidctest.User{Username: "kid", Email: "kid@example.com", EmailVerified: true, Name: "Kid",
 		Groups: []string{"/family"}})
-	h.kc.addUser(&kcUser{Username: "bob", Email: "bob@example.com", EmailVerified: true, Name: "Bob",
+	h.kc.AddUser(&oidctest.User{Username: "bob", Email: "bob@example.com", EmailVerified: true, Name: "Bob",
 		Groups: []string{"/family"}, ClientRoles: map[string][]string{"gatehouse": {"family-admin"}}})
-	h.kc.addUser(&kcUser{Username: "mallory", Email: "mallory@evil.example@example.com", EmailVerified: true,
+	h.kc.AddUser(&oidctest.User{Username: "mallory", Email: "mallory@evil.example@example.com", EmailVerified: true,
 		Groups: []string{"/family"}})
 }
 
@@ -281,7 +286,7 @@ func (h *harness) browser() *browser {
 	doorAddr := h.door.Listener.Addr().String()
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	tr := &http.Transport{
-		TLSClientConfig: tlsClientConfig(testCertPool(h.t)),
+		TLSClientConfig: tlsClientConfig(oidctest.CertPool()),
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			host, _, _ := net.SplitHostPort(addr)
 			if host == "example.com" || strings.HasSuffix(host, ".example.com") {
@@ -386,7 +391,7 @@ func (b *browser) signIn(u, user string) (*http.Response, string) {
 func (b *browser) submitLogin(resp *http.Response, user string) (*http.Response, string) {
 	b.t.Helper()
 	id := resp.Request.URL.Query().Get("authRequestID")
-	login := resp.Request.URL.ResolveReference(&url.URL{Path: realmPath + "/login"})
+	login := resp.Request.URL.ResolveReference(&url.URL{Path: oidctest.RealmPath + "/login"})
 	form := url.Values{"id": {id}, "username": {user}, "password": {"pw-" + user}}
 	req, _ := http.NewRequest(http.MethodPost, login.String(), strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -424,4 +429,39 @@ type tWriter struct{ t *testing.T }
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// newKeycloak prepares the test's provider at addr (127.0.0.1:0 for any
+// port) without starting it; it stops when the test ends.
+func newKeycloak(t *testing.T, addr string) *oidctest.Provider {
+	t.Helper()
+	kc, err := oidctest.New(addr, oidctest.Options{Log: testLogger(t), Fail: func(err error) { t.Fatal(err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Stop)
+	return kc
+}
+
+// tlsClientConfig trusts the provider's certificate.
+func tlsClientConfig(pool *x509.CertPool) *tls.Config { return &tls.Config{RootCAs: pool} }
+
+func mustKey(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// mustSign fails the test when a token cannot be signed.
+func mustSign(t *testing.T) func(string, error) string {
+	return func(s string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 }

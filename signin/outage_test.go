@@ -88,13 +88,13 @@ func TestOutageGraceKeepsSessions(t *testing.T) {
 	// Bob signs out elsewhere; Keycloak tells gatehouse before going down.
 	op := h.browser()
 	req, _ := http.NewRequest(http.MethodPost, "https://photos.example.com/.gatehouse/backchannel-logout",
-		strings.NewReader("logout_token="+h.kc.logoutToken("id-bob", "", nil)))
+		strings.NewReader("logout_token="+h.kc.LogoutToken("id-bob", "", nil)))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if resp, _ := op.do(req); resp.StatusCode != http.StatusOK {
 		t.Fatalf("back-channel logout: %d", resp.StatusCode)
 	}
 
-	h.kc.stop()
+	h.kc.Stop()
 	h.waitDown()
 	h.clock.Advance(40 * time.Minute) // renewal long due, grace not spent
 	if !alice.signedIn() {
@@ -123,14 +123,14 @@ func TestOutageGraceKeepsSessions(t *testing.T) {
 	resp, body = alice.get("https://photos.example.com/api-ish", apiClients["fetch"]...)
 	check503JSON(t, "API call past the grace", resp, body)
 
-	_, refreshes := h.kc.counts()
-	h.kc.start()
+	_, refreshes := h.kc.Counts()
+	h.kc.Start()
 	h.waitReady()
 	alice.resetLog()
 	if !alice.signedIn() {
 		t.Fatal("the session did not resume when the provider came back")
 	}
-	if _, r := h.kc.counts(); r != refreshes+1 || alice.findResponse(sessionCookieSet) == nil {
+	if _, r := h.kc.Counts(); r != refreshes+1 || alice.findResponse(sessionCookieSet) == nil {
 		t.Errorf("no renewal when the provider came back: %d refresh grants", r-refreshes)
 	}
 	if bob.signedIn() {
@@ -145,16 +145,16 @@ func TestRenewalDuringRestartKeepsSession(t *testing.T) {
 	h := newHarness(t, harnessOpts{startOP: true})
 	alice := h.browser()
 	alice.signIn("https://photos.example.com/", "alice")
-	h.kc.mu.Lock()
-	h.kc.tokensDown = true
-	h.kc.mu.Unlock()
+	h.kc.Mu.Lock()
+	h.kc.TokensDown = true
+	h.kc.Mu.Unlock()
 	h.clock.Advance(6 * time.Minute)
 	if !alice.signedIn() {
 		t.Fatal("a failed renewal (provider trouble) ended a session within the grace")
 	}
-	h.kc.mu.Lock()
-	h.kc.tokensDown = false
-	h.kc.mu.Unlock()
+	h.kc.Mu.Lock()
+	h.kc.TokensDown = false
+	h.kc.Mu.Unlock()
 	h.waitReady()
 	if !alice.signedIn() {
 		t.Fatal("signed out after the provider recovered")
@@ -167,11 +167,11 @@ func TestOutageGraceZero(t *testing.T) {
 	h := newHarness(t, harnessOpts{startOP: true, oidcExtra: `outage_grace = "0"`})
 	alice := h.browser()
 	alice.signIn("https://photos.example.com/", "alice")
-	h.kc.stop()
+	h.kc.Stop()
 	h.waitDown()
 	resp, body := alice.get("https://photos.example.com/")
 	check503Page(t, "session during the outage, grace 0", resp, body)
-	h.kc.start()
+	h.kc.Start()
 	h.waitReady()
 	if !alice.signedIn() {
 		t.Error("session lost across the outage")

@@ -3,6 +3,7 @@ package signin
 import (
 	"encoding/base64"
 	"encoding/json"
+	"gatehouse/signin/oidctest"
 	"maps"
 	"net/http"
 	"net/url"
@@ -35,13 +36,13 @@ func jwtClaims(raw any) map[string]any {
 // default), is refused.
 func TestRenewalVerifiesTheNewIDToken(t *testing.T) {
 	h := newHarness(t, harnessOpts{startOP: true})
-	h.kc.mu.Lock()
-	h.kc.keepRefresh = true
-	h.kc.mu.Unlock()
+	h.kc.Mu.Lock()
+	h.kc.KeepRefresh = true
+	h.kc.Mu.Unlock()
 
 	// Bob's tokens, as the provider issued them to bob's own sign-in.
 	var bobs map[string]any
-	h.kc.setTamper(func(grant string, body map[string]any) {
+	h.kc.SetTamper(func(grant string, body map[string]any) {
 		if grant == "authorization_code" && jwtClaims(body["id_token"])["sub"] == "id-bob" {
 			bobs = maps.Clone(body)
 		}
@@ -53,12 +54,12 @@ func TestRenewalVerifiesTheNewIDToken(t *testing.T) {
 	forge := func(mutate func(map[string]any)) func(map[string]any) {
 		return func(body map[string]any) {
 			c := map[string]any{
-				"iss": h.kc.issuer, "sub": "id-alice", "aud": testClientID, "azp": testClientID,
+				"iss": h.kc.Issuer, "sub": "id-alice", "aud": oidctest.ClientID, "azp": oidctest.ClientID,
 				"iat": time.Now().Unix(), "exp": time.Now().Add(2 * time.Hour).Unix(),
 				"email": "alice@example.com", "email_verified": true, "preferred_username": "alice",
 			}
 			mutate(c)
-			body["id_token"] = signTyped(t, h.kc.keys[0], "JWT", c)
+			body["id_token"] = mustSign(t)(oidctest.SignTyped(h.kc.Keys[0], "JWT", c))
 		}
 	}
 	for _, c := range []struct {
@@ -73,11 +74,11 @@ func TestRenewalVerifiesTheNewIDToken(t *testing.T) {
 		{"ID token of another issuer", forge(func(c map[string]any) { c["iss"] = "https://evil.example.net/realms/home" })},
 		{"expired ID token", forge(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() })},
 	} {
-		h.kc.setTamper(nil)
+		h.kc.SetTamper(nil)
 		a := h.browser()
 		a.signIn("https://photos.example.com/", "alice")
 		old := a.cookie("__Secure-gatehouse")
-		h.kc.setTamper(func(grant string, body map[string]any) {
+		h.kc.SetTamper(func(grant string, body map[string]any) {
 			if grant == "refresh_token" {
 				c.tamper(body)
 			}
@@ -86,7 +87,7 @@ func TestRenewalVerifiesTheNewIDToken(t *testing.T) {
 		if a.signedIn() {
 			t.Errorf("%s: the renewal was accepted", c.name)
 		}
-		h.kc.setTamper(nil)
+		h.kc.SetTamper(nil)
 		replay := h.browser()
 		u, _ := url.Parse("https://photos.example.com/")
 		replay.jar.SetCookies(u, []*http.Cookie{old})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gatehouse/routes"
+	"gatehouse/signin/oidctest"
 )
 
 // findSetCookie returns the raw Set-Cookie line for a cookie name.
@@ -85,7 +86,7 @@ func TestManyGroupsStayUnderCookieLimits(t *testing.T) {
 		groups = append(groups, fmt.Sprintf("/family/household-%02d/%s", i, strings.Repeat("x", 40)))
 	}
 	groups = append(groups, "/parents")
-	h.kc.addUser(&kcUser{Username: "grandma", Email: "grandma@example.com", EmailVerified: true, Groups: groups})
+	h.kc.AddUser(&oidctest.User{Username: "grandma", Email: "grandma@example.com", EmailVerified: true, Groups: groups})
 	b := h.browser()
 	resp, body := b.signIn("https://request.example.com/", "grandma")
 	if resp.StatusCode != http.StatusOK {
@@ -112,7 +113,7 @@ func TestManyGroupsStayUnderCookieLimits(t *testing.T) {
 		hoard = append(hoard, fmt.Sprintf("/g%03d/%s", i, strings.Repeat("y", 180)))
 	}
 	hoard = append(hoard, "/parents")
-	h.kc.addUser(&kcUser{Username: "hoarder", Email: "hoarder@example.com", EmailVerified: true, Groups: hoard})
+	h.kc.AddUser(&oidctest.User{Username: "hoarder", Email: "hoarder@example.com", EmailVerified: true, Groups: hoard})
 	b = h.browser()
 	resp, body = b.signIn("https://request.example.com/", "hoarder")
 	if resp.StatusCode != http.StatusOK {
@@ -128,7 +129,7 @@ func TestRenewalWithRefreshToken(t *testing.T) {
 	h := newHarness(t, harnessOpts{startOP: true})
 	b := h.browser()
 	b.signIn("https://request.example.com/", "alice")
-	_, refreshes := h.kc.counts()
+	_, refreshes := h.kc.Counts()
 
 	h.clock.Advance(6 * time.Minute)
 	var wg sync.WaitGroup
@@ -150,7 +151,7 @@ func TestRenewalWithRefreshToken(t *testing.T) {
 			t.Errorf("request %d during renewal: %d", i, c)
 		}
 	}
-	if _, r := h.kc.counts(); r != refreshes+1 {
+	if _, r := h.kc.Counts(); r != refreshes+1 {
 		t.Errorf("%d refresh grants for one renewal, want 1", r-refreshes)
 	}
 	renewed := b.findResponse(func(r *http.Response) bool {
@@ -170,7 +171,7 @@ func TestRenewalWithRefreshToken(t *testing.T) {
 
 	// The provider takes alice out of /parents and the role: it applies at
 	// the next renewal.
-	h.kc.update("alice", func(u *kcUser) { u.Groups, u.RealmRoles = []string{"/family"}, nil })
+	h.kc.Update("alice", func(u *oidctest.User) { u.Groups, u.RealmRoles = []string{"/family"}, nil })
 	if resp, _ := b.get("https://request.example.com/"); resp.StatusCode != http.StatusOK {
 		t.Errorf("before renewal: %d", resp.StatusCode)
 	}
@@ -186,7 +187,7 @@ func TestDisabledUserLosesAccess(t *testing.T) {
 	h := newHarness(t, harnessOpts{startOP: true})
 	b := h.browser()
 	b.signIn("https://photos.example.com/", "kid")
-	h.kc.update("kid", func(u *kcUser) { u.Disabled = true })
+	h.kc.Update("kid", func(u *oidctest.User) { u.Disabled = true })
 
 	h.clock.Advance(4 * time.Minute)
 	if !b.signedIn() {
@@ -236,18 +237,18 @@ func TestLogoutEndsProviderSession(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != "https://photos.example.com/.gatehouse/signed-out" {
 		t.Fatalf("logout ended at %s: %d %s", resp.Request.URL, resp.StatusCode, body)
 	}
-	h.kc.mu.Lock()
-	calls := h.kc.endSessions
-	h.kc.mu.Unlock()
+	h.kc.Mu.Lock()
+	calls := h.kc.EndSessions
+	h.kc.Mu.Unlock()
 	if len(calls) != 1 {
 		t.Fatalf("%d end_session calls", len(calls))
 	}
 	es := calls[0]
 	if es.Get("id_token_hint") == "" || es.Get("post_logout_redirect_uri") != "https://photos.example.com/.gatehouse/signed-out" ||
-		es.Get("client_id") != testClientID {
+		es.Get("client_id") != oidctest.ClientID {
 		t.Errorf("end_session got %v", es)
 	}
-	if len(h.kc.sessionsOf("alice")) != 0 {
+	if len(h.kc.SessionsOf("alice")) != 0 {
 		t.Error("the provider session is still active")
 	}
 	if b.signedIn() {
@@ -266,11 +267,11 @@ func TestBackChannelLogout(t *testing.T) {
 	h := newHarness(t, harnessOpts{startOP: true})
 	a1, a2, bob := h.browser(), h.browser(), h.browser()
 	a1.signIn("https://photos.example.com/", "alice")
-	sid1 := h.kc.sessionsOf("alice")
+	sid1 := h.kc.SessionsOf("alice")
 	a2.signIn("https://photos.example.com/", "alice")
 	bob.signIn("https://photos.example.com/", "bob")
-	if len(sid1) != 1 || len(h.kc.sessionsOf("alice")) != 2 {
-		t.Fatalf("provider sessions: %v then %v", sid1, h.kc.sessionsOf("alice"))
+	if len(sid1) != 1 || len(h.kc.SessionsOf("alice")) != 2 {
+		t.Fatalf("provider sessions: %v then %v", sid1, h.kc.SessionsOf("alice"))
 	}
 
 	// What Keycloak does: POST a logout_token to the client's back-channel
@@ -284,8 +285,8 @@ func TestBackChannelLogout(t *testing.T) {
 		return resp.StatusCode
 	}
 	// Keycloak ended the session, then tells the client.
-	h.kc.endSID(sid1[0])
-	tok := h.kc.logoutToken("id-alice", sid1[0], nil)
+	h.kc.EndSID(sid1[0])
+	tok := h.kc.LogoutToken("id-alice", sid1[0], nil)
 	if code := post(tok); code != http.StatusOK {
 		t.Fatalf("logout_token for one session: %d", code)
 	}
@@ -309,15 +310,15 @@ func TestBackChannelLogout(t *testing.T) {
 		"expired":             func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() },
 		"no sub or sid":       func(c map[string]any) { delete(c, "sub"); delete(c, "sid") },
 	} {
-		if code := post(h.kc.logoutToken("id-bob", "", mutate)); code != http.StatusBadRequest {
+		if code := post(h.kc.LogoutToken("id-bob", "", mutate)); code != http.StatusBadRequest {
 			t.Errorf("%s: %d", name, code)
 		}
 	}
-	forged := signJWT(t, &kcKey{id: h.kc.keys[0].id, key: mustKey(t)}, map[string]any{
-		"iss": h.kc.issuer, "aud": testClientID, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix(),
+	forged := mustSign(t)(oidctest.SignJWT(oidctest.NewKey(h.kc.Keys[0].ID(), mustKey(t)), map[string]any{
+		"iss": h.kc.Issuer, "aud": oidctest.ClientID, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix(),
 		"jti": "forged", "sub": "id-bob",
 		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
-	})
+	}))
 	if code := post(forged); code != http.StatusBadRequest {
 		t.Errorf("forged signature: %d", code)
 	}
@@ -329,7 +330,7 @@ func TestBackChannelLogout(t *testing.T) {
 	}
 
 	// A token with only sub ends every session of the user.
-	if code := post(h.kc.logoutToken("id-alice", "", nil)); code != http.StatusOK {
+	if code := post(h.kc.LogoutToken("id-alice", "", nil)); code != http.StatusOK {
 		t.Fatalf("sub-only logout_token: %d", code)
 	}
 	if a2.signedIn() {
@@ -446,13 +447,13 @@ func TestProviderDownThenUp(t *testing.T) {
 		}
 	}
 
-	h.kc.start()
+	h.kc.Start()
 	h.waitReady()
 	if resp, body := b.signIn("https://photos.example.com/", "alice"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("sign-in after the provider came up: %d %s", resp.StatusCode, body)
 	}
 
-	h.kc.stop()
+	h.kc.Stop()
 	for deadline := time.Now().Add(20 * time.Second); h.si.Ready(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("still ready with the provider gone")
@@ -464,7 +465,7 @@ func TestProviderDownThenUp(t *testing.T) {
 	if resp, _ := b.get("https://passwords.example.com/"); resp.StatusCode != http.StatusOK {
 		t.Errorf("app route, provider down again: %d", resp.StatusCode)
 	}
-	h.kc.start()
+	h.kc.Start()
 	h.waitReady()
 	if !b.signedIn() {
 		t.Error("session lost across the provider's outage")
@@ -477,7 +478,7 @@ func TestProviderKeyRotation(t *testing.T) {
 	h := newHarness(t, harnessOpts{startOP: true})
 	b := h.browser()
 	b.signIn("https://photos.example.com/", "alice")
-	h.kc.rotateKey()
+	h.kc.RotateKey()
 	if resp, body := h.browser().signIn("https://photos.example.com/", "bob"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("sign-in after key rotation: %d %s", resp.StatusCode, body)
 	}

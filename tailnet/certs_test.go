@@ -2,13 +2,10 @@ package tailnet
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
+	"gatehouse/tailnet/tailnettest"
 	"io"
 	"log/slog"
 	"math/big"
@@ -50,6 +47,7 @@ func TestRenewIn(t *testing.T) {
 // node's domain on every call, valid for life from now (negative: already
 // expired), or fails.
 type issuer struct {
+	ca    *tailnettest.CA
 	mu    sync.Mutex
 	life  time.Duration
 	fail  bool
@@ -63,25 +61,8 @@ func (is *issuer) CertPair(ctx context.Context, domain string) ([]byte, []byte, 
 	if is.fail {
 		return nil, nil, errors.New("control server unreachable")
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
 	notAfter := time.Now().Add(is.life)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(int64(is.calls)), DNSNames: []string{domain},
-		NotBefore: notAfter.Add(-max(is.life, time.Hour)), NotAfter: notAfter,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+	return is.ca.Issue(int64(is.calls), domain, notAfter.Add(-max(is.life, time.Hour)), notAfter)
 }
 
 func (is *issuer) callCount() int {
@@ -130,7 +111,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // tailscaled, even while it cannot issue.
 func TestCertCacheServesStoredCertificateAfterRestart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "certs")
-	up := &issuer{life: 90 * 24 * time.Hour}
+	up := &issuer{ca: tailnettest.NewCA(t), life: 90 * 24 * time.Hour}
 	first := newCertCache(up, testDomain, dir, quiet())
 	first.warm(context.Background())
 	serial, err := handshake(t, first)
@@ -141,7 +122,7 @@ func TestCertCacheServesStoredCertificateAfterRestart(t *testing.T) {
 		t.Fatalf("second handshake: serial %v, %v, %d issuer calls (want the cached certificate, 1 call)", serial, err, up.callCount())
 	}
 
-	down := &issuer{fail: true}
+	down := &issuer{ca: tailnettest.NewCA(t), fail: true}
 	restarted := newCertCache(down, testDomain, dir, quiet())
 	restarted.warm(context.Background())
 	if serial, err := handshake(t, restarted); err != nil || serial.Int64() != 1 {
@@ -156,11 +137,11 @@ func TestCertCacheServesStoredCertificateAfterRestart(t *testing.T) {
 // for a new one.
 func TestCertCacheSkipsExpiredStoredCertificate(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "certs")
-	old := newCertCache(&issuer{life: -time.Hour}, testDomain, dir, quiet())
+	old := newCertCache(&issuer{ca: tailnettest.NewCA(t), life: -time.Hour}, testDomain, dir, quiet())
 	if _, err := old.refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	fresh := &issuer{life: 90 * 24 * time.Hour}
+	fresh := &issuer{ca: tailnettest.NewCA(t), life: 90 * 24 * time.Hour}
 	restarted := newCertCache(fresh, testDomain, dir, quiet())
 	restarted.warm(context.Background())
 	if restarted.cur.Load() != nil {
@@ -170,7 +151,7 @@ func TestCertCacheSkipsExpiredStoredCertificate(t *testing.T) {
 		t.Fatalf("handshake: %v, %d issuer calls (want a new certificate)", err, fresh.callCount())
 	}
 	// A failed issuance fails the handshake and keeps nothing.
-	failing := newCertCache(&issuer{fail: true}, testDomain, filepath.Join(t.TempDir(), "certs"), quiet())
+	failing := newCertCache(&issuer{ca: tailnettest.NewCA(t), fail: true}, testDomain, filepath.Join(t.TempDir(), "certs"), quiet())
 	if _, err := handshake(t, failing); err == nil || failing.cur.Load() != nil {
 		t.Fatalf("handshake without any certificate: %v", err)
 	}

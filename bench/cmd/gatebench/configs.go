@@ -12,10 +12,10 @@ import (
 //
 //	app      access "app", rate limiting on (per client 1e6/s, never hit)
 //	nolimit  the same route without any limit
-//	family   access "family" behind sign-in (the miniOP), same limit as app
+//	family   access "family" behind sign-in (the benchOP, signin/oidctest), same limit as app
 //
 // No tailnet block: the tailnet door stays off.
-func gatehouseConfig(dir string, listen, metrics, app, nolimit, family int, op *miniOP) (string, error) {
+func gatehouseConfig(dir string, listen, metrics, app, nolimit, family int, op *benchOP) (string, error) {
 	limit := `  limit {
     rate       = "1000000/s"
     burst      = 1000000

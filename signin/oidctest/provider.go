@@ -1,6 +1,5 @@
-package signin
-
-// A real OpenID Provider in-process: github.com/zitadel/oidc/v3's OP with
+// Package oidctest is the one OpenID Provider of the tests and the bench:
+// a real OpenID Provider in-process: github.com/zitadel/oidc/v3's OP with
 // a storage that issues Keycloak-shaped tokens. It serves under
 // /realms/home on Keycloak's endpoint paths, issues JWT access tokens
 // carrying realm_access.roles and resource_access.<client>.roles (roles only
@@ -9,25 +8,26 @@ package signin
 // secrets itself, refuses refresh for disabled users and ended sessions,
 // ends sessions at its end_session endpoint (id_token_hint verified by the
 // OP) and, like Keycloak, can POST back-channel logout tokens to a client.
+package oidctest
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"html"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -40,12 +40,12 @@ import (
 const tokenLifetime = 24 * time.Hour
 
 const (
-	realmPath    = "/realms/home"
-	testClientID = "gatehouse"
-	testSecret   = "s3cret-for-tests"
+	RealmPath = "/realms/home"
+	ClientID  = "gatehouse"
+	Secret    = "s3cret-for-tests"
 )
 
-type kcUser struct {
+type User struct {
 	ID            string
 	Username      string
 	Password      string
@@ -122,26 +122,32 @@ func (r *kcRefresh) GetScopes() []string         { return r.scopes }
 func (r *kcRefresh) GetSubject() string          { return r.userID }
 func (r *kcRefresh) SetCurrentScopes(s []string) { r.scopes = s }
 
-type kcKey struct {
+// Key is one of the provider's signing keys.
+type Key struct {
 	id  string
 	key *rsa.PrivateKey
 }
 
-func (k *kcKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
-func (k *kcKey) Algorithm() jose.SignatureAlgorithm          { return jose.RS256 }
-func (k *kcKey) ID() string                                  { return k.id }
-func (k *kcKey) Use() string                                 { return "sig" }
+// signingKey is a Key as zitadel's OP takes it (its Key method names the
+// private or public half, which Key's own fields cannot be called).
+type signingKey = Key
 
-type kcPrivate struct{ *kcKey }
+func (k *Key) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (k *Key) Algorithm() jose.SignatureAlgorithm          { return jose.RS256 }
+func (k *Key) ID() string                                  { return k.id }
+func (k *Key) Use() string                                 { return "sig" }
+
+type kcPrivate struct{ *signingKey }
 
 func (k kcPrivate) Key() any { return k.key }
 
-type kcPublic struct{ *kcKey }
+type kcPublic struct{ *signingKey }
 
 func (k kcPublic) Key() any { return &k.key.PublicKey }
 
-// kcClient is the confidential client made for gatehouse.
-type kcClient struct{ id string }
+// kcClient is the confidential client made for gatehouse, with redirect
+// URIs on every host under domain.
+type kcClient struct{ id, domain string }
 
 func (c kcClient) GetID() string                       { return c.id }
 func (c kcClient) RedirectURIs() []string              { return nil }
@@ -151,7 +157,7 @@ func (c kcClient) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodB
 func (c kcClient) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
-func (c kcClient) LoginURL(id string) string            { return realmPath + "/login?authRequestID=" + id }
+func (c kcClient) LoginURL(id string) string            { return RealmPath + "/login?authRequestID=" + id }
 func (c kcClient) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
 func (c kcClient) IDTokenLifetime() time.Duration       { return tokenLifetime }
 func (c kcClient) DevMode() bool                        { return false }
@@ -170,37 +176,42 @@ func (c kcClient) GrantTypes() []oidc.GrantType {
 
 // Valid redirect URIs, as in Keycloak: the callback on every family host.
 func (c kcClient) RedirectURIGlobs() []string {
-	return []string{"https://*.example.com/.gatehouse/callback", "https://*.example.com:*/.gatehouse/callback"}
+	return []string{"https://*." + c.domain + "/.gatehouse/callback", "https://*." + c.domain + ":*/.gatehouse/callback"}
 }
 func (c kcClient) PostLogoutRedirectURIGlobs() []string {
-	return []string{"https://*.example.com/.gatehouse/signed-out", "https://*.example.com:*/.gatehouse/signed-out"}
+	return []string{"https://*." + c.domain + "/.gatehouse/signed-out", "https://*." + c.domain + ":*/.gatehouse/signed-out"}
 }
 
-// keycloak is the provider and its test controls.
-type keycloak struct {
-	t      *testing.T
-	issuer string
-	addr   string
-	srv    *httptest.Server
-	prov   *op.Provider
-	mux    *http.ServeMux
+// Provider is the provider and its test controls.
+type Provider struct {
+	// fail reports what a helper cannot recover from (Options.Fail).
+	fail   func(error)
+	domain string // of the client's redirect URIs
+	// autoLogin, if set, is the user every authorization request is
+	// answered for at once, with no login form (Options.AutoLogin).
+	autoLogin string
+	Issuer    string
+	addr      string
+	srv       *httptest.Server
+	prov      *op.Provider
+	mux       *http.ServeMux
 
-	mu        sync.Mutex
-	users     map[string]*kcUser
+	Mu        sync.Mutex
+	users     map[string]*User
 	reqs      map[string]*kcAuthRequest
 	codes     map[string]string
-	refreshes map[string]*kcRefresh
-	keys      []*kcKey          // current first
+	Refreshes map[string]*kcRefresh
+	Keys      []*Key            // current first
 	ended     map[string]bool   // sids ended at the provider
 	sso       map[string]string // sid → user id of browsers' SSO sessions
 	seq       int
 
 	// keepRefresh leaves a used refresh token valid, as Keycloak does by
 	// default ("Revoke Refresh Token" off); false rotates them.
-	keepRefresh bool
+	KeepRefresh bool
 	// tokensDown makes the token endpoint answer 503 while discovery
 	// still works: a Keycloak halfway through a restart.
-	tokensDown bool
+	TokensDown bool
 	// tamper, if set, rewrites the token endpoint's JSON answer to a
 	// grant (a provider gone wrong, or tokens mixed up on the way).
 	tamper func(grantType string, body map[string]any)
@@ -208,44 +219,70 @@ type keycloak struct {
 	// What the provider saw, for assertions.
 	authorizeCalls int
 	refreshCalls   int
-	ssoLogins      int // authorization requests answered by the SSO session
+	SSOLogins      int // authorization requests answered by the SSO session
 	revocations    int // tokens revoked at the revocation endpoint
-	endSessions    []url.Values
-	lastAuthorize  url.Values
+	EndSessions    []url.Values
+	LastAuthorize  url.Values
 }
 
-// newKeycloak prepares a provider at addr (127.0.0.1:0 for any port)
-// without starting it.
-func newKeycloak(t *testing.T, addr string) *keycloak {
-	t.Helper()
+// Options tune a Provider.
+type Options struct {
+	// Log receives the provider's own log; nil: discarded.
+	Log *slog.Logger
+	// Fail is called when a helper cannot go on (tests pass t.Fatal's
+	// like); nil panics.
+	Fail func(error)
+	// AutoLogin, if set, names a user added with AddUser whom every
+	// authorization request signs in at once, as a browser with a live
+	// single sign-on session would be (the bench's family user).
+	AutoLogin string
+	// Domain is where the client's redirect URIs may be (every host under
+	// it); default example.com.
+	Domain string
+}
+
+// New prepares a provider at addr (127.0.0.1:0 for any port) without
+// starting it.
+func New(addr string, opt Options) (*Provider, error) {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opt.Fail == nil {
+		opt.Fail = func(err error) { panic(err) }
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	kc := &keycloak{
-		t:         t,
+	if opt.Domain == "" {
+		opt.Domain = "example.com"
+	}
+	kc := &Provider{
+		domain:    opt.Domain,
+		fail:      opt.Fail,
+		autoLogin: opt.AutoLogin,
 		addr:      ln.Addr().String(),
-		users:     map[string]*kcUser{},
+		users:     map[string]*User{},
 		reqs:      map[string]*kcAuthRequest{},
 		codes:     map[string]string{},
-		refreshes: map[string]*kcRefresh{},
+		Refreshes: map[string]*kcRefresh{},
 		ended:     map[string]bool{},
 		sso:       map[string]string{},
 	}
 	ln.Close()
-	kc.issuer = "https://" + kc.addr + realmPath
-	kc.rotateKey()
+	kc.Issuer = "https://" + kc.addr + RealmPath
+	kc.RotateKey()
 	var cryptoKey [32]byte
 	rand.Read(cryptoKey[:])
 	cfg := &op.Config{
 		CryptoKey:                  cryptoKey,
-		DefaultLogoutRedirectURI:   realmPath + "/logged-out",
+		DefaultLogoutRedirectURI:   RealmPath + "/logged-out",
 		CodeMethodS256:             true,
 		GrantTypeRefreshToken:      true,
 		BackChannelLogoutSupported: true,
 	}
-	kc.prov, err = op.NewProvider(cfg, kc, op.StaticIssuer(kc.issuer),
-		op.WithLogger(testLogger(t)),
+	kc.prov, err = op.NewProvider(cfg, kc, op.StaticIssuer(kc.Issuer),
+		op.WithLogger(opt.Log),
 		op.WithCustomEndpoints(
 			op.NewEndpoint("protocol/openid-connect/auth"),
 			op.NewEndpoint("protocol/openid-connect/token"),
@@ -256,35 +293,35 @@ func newKeycloak(t *testing.T, addr string) *keycloak {
 		),
 	)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	kc.mux = http.NewServeMux()
 	interceptor := op.NewIssuerInterceptor(kc.prov.IssuerFromRequest)
-	kc.mux.Handle("GET "+realmPath+"/login", interceptor.HandlerFunc(kc.loginPage))
-	kc.mux.Handle("POST "+realmPath+"/login", interceptor.HandlerFunc(kc.loginSubmit))
-	kc.mux.HandleFunc(realmPath+"/logged-out", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "logged out") })
-	kc.mux.Handle(realmPath+"/", http.StripPrefix(realmPath, kc.observe(kc.prov)))
-	return kc
+	kc.mux.Handle("GET "+RealmPath+"/login", interceptor.HandlerFunc(kc.loginPage))
+	kc.mux.Handle("POST "+RealmPath+"/login", interceptor.HandlerFunc(kc.loginSubmit))
+	kc.mux.HandleFunc(RealmPath+"/logged-out", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "logged out") })
+	kc.mux.Handle(RealmPath+"/", http.StripPrefix(RealmPath, kc.observe(kc.prov)))
+	return kc, nil
 }
 
 // observe records what reached the provider's endpoints.
-func (kc *keycloak) observe(h http.Handler) http.Handler {
+func (kc *Provider) observe(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
-		kc.mu.Lock()
+		kc.Mu.Lock()
 		switch r.URL.Path {
 		case "/protocol/openid-connect/auth":
 			kc.authorizeCalls++
-			kc.lastAuthorize = r.Form
+			kc.LastAuthorize = r.Form
 		case "/protocol/openid-connect/token":
 			if r.PostForm.Get("grant_type") == "refresh_token" {
 				kc.refreshCalls++
 			}
 		case "/protocol/openid-connect/logout":
-			kc.endSessions = append(kc.endSessions, r.Form)
+			kc.EndSessions = append(kc.EndSessions, r.Form)
 		}
-		tamper, down := kc.tamper, kc.tokensDown
-		kc.mu.Unlock()
+		tamper, down := kc.tamper, kc.TokensDown
+		kc.Mu.Unlock()
 		if down && r.URL.Path == "/protocol/openid-connect/token" {
 			http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
 			return
@@ -312,26 +349,28 @@ func (kc *keycloak) observe(h http.Handler) http.Handler {
 }
 
 // setTamper installs (or, with nil, removes) a rewrite of token answers.
-func (kc *keycloak) setTamper(f func(grantType string, body map[string]any)) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) SetTamper(f func(grantType string, body map[string]any)) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	kc.tamper = f
 }
 
-func (kc *keycloak) start() {
-	kc.t.Helper()
+// Start serves the provider over HTTPS with httptest's certificate
+// (CertPool trusts it), again after a Stop: at the same address, as a
+// restarted Keycloak.
+func (kc *Provider) Start() {
 	ln, err := net.Listen("tcp", kc.addr)
 	if err != nil {
-		kc.t.Fatal(err)
+		kc.fail(fmt.Errorf("provider: %w", err))
+		return
 	}
 	kc.srv = httptest.NewUnstartedServer(kc.mux)
 	kc.srv.Listener.Close()
 	kc.srv.Listener = ln
 	kc.srv.StartTLS()
-	kc.t.Cleanup(kc.stop)
 }
 
-func (kc *keycloak) stop() {
+func (kc *Provider) Stop() {
 	if kc.srv != nil {
 		kc.srv.CloseClientConnections()
 		kc.srv.Close()
@@ -339,9 +378,18 @@ func (kc *keycloak) stop() {
 	}
 }
 
-// testCertPool trusts httptest's certificate, which covers 127.0.0.1 and
-// *.example.com (the provider and the test's family hosts).
-func testCertPool(t *testing.T) *x509.CertPool {
+// CertificatePEM is the certificate the provider serves (httptest's), for
+// a program that trusts it through a file (SSL_CERT_FILE).
+func CertificatePEM() []byte {
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.StartTLS()
+	defer srv.Close()
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+}
+
+// CertPool trusts httptest's certificate, which covers 127.0.0.1 and
+// *.example.com (the provider and the tests' family hosts).
+func CertPool() *x509.CertPool {
 	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
 	srv.StartTLS()
 	defer srv.Close()
@@ -350,9 +398,9 @@ func testCertPool(t *testing.T) *x509.CertPool {
 	return pool
 }
 
-func (kc *keycloak) addUser(u *kcUser) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) AddUser(u *User) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	if u.ID == "" {
 		u.ID = "id-" + u.Username
 	}
@@ -362,9 +410,9 @@ func (kc *keycloak) addUser(u *kcUser) {
 	kc.users[u.ID] = u
 }
 
-func (kc *keycloak) update(username string, f func(*kcUser)) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) Update(username string, f func(*User)) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	for _, u := range kc.users {
 		if u.Username == username {
 			f(u)
@@ -372,30 +420,31 @@ func (kc *keycloak) update(username string, f func(*kcUser)) {
 	}
 }
 
-func (kc *keycloak) rotateKey() {
+func (kc *Provider) RotateKey() {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		kc.t.Fatal(err)
+		kc.fail(err)
+		return
 	}
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	kc.seq++
-	kc.keys = append([]*kcKey{{id: fmt.Sprintf("key-%d", kc.seq), key: key}}, kc.keys...)
+	kc.Keys = append([]*Key{{id: fmt.Sprintf("key-%d", kc.seq), key: key}}, kc.Keys...)
 }
 
-func (kc *keycloak) counts() (authorize, refresh int) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) Counts() (authorize, refresh int) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	return kc.authorizeCalls, kc.refreshCalls
 }
 
 // sessionsOf lists the provider sessions (sids) of a user.
-func (kc *keycloak) sessionsOf(username string) []string {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) SessionsOf(username string) []string {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	seen := map[string]bool{}
 	var out []string
-	for _, r := range kc.refreshes {
+	for _, r := range kc.Refreshes {
 		if u := kc.users[r.userID]; u != nil && u.Username == username && !seen[r.sid] && !kc.ended[r.sid] {
 			seen[r.sid] = true
 			out = append(out, r.sid)
@@ -405,15 +454,15 @@ func (kc *keycloak) sessionsOf(username string) []string {
 }
 
 // logoutToken is what Keycloak POSTs to a client's back-channel logout URL.
-func (kc *keycloak) logoutToken(sub, sid string, mutate func(map[string]any)) string {
-	kc.mu.Lock()
-	key := kc.keys[0]
+func (kc *Provider) LogoutToken(sub, sid string, mutate func(map[string]any)) string {
+	kc.Mu.Lock()
+	key := kc.Keys[0]
 	kc.seq++
 	jti := fmt.Sprintf("jti-%d", kc.seq)
-	kc.mu.Unlock()
+	kc.Mu.Unlock()
 	now := time.Now()
 	claims := map[string]any{
-		"iss": kc.issuer, "aud": testClientID, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
+		"iss": kc.Issuer, "aud": ClientID, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
 		"jti": jti, "typ": "Logout",
 		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
 	}
@@ -426,38 +475,41 @@ func (kc *keycloak) logoutToken(sub, sid string, mutate func(map[string]any)) st
 	if mutate != nil {
 		mutate(claims)
 	}
-	return signJWT(kc.t, key, claims)
-}
-
-func signJWT(t *testing.T, key *kcKey, claims map[string]any) string {
-	t.Helper()
-	return signTyped(t, key, "logout+jwt", claims)
-}
-
-// signTyped signs claims as a JWT with the given typ header.
-func signTyped(t *testing.T, key *kcKey, typ string, claims map[string]any) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key.key},
-		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", key.id))
+	s, err := SignJWT(key, claims)
 	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
+		kc.fail(err)
 	}
 	return s
 }
 
+// SignJWT signs claims as a logout token (typ logout+jwt).
+func SignJWT(key *Key, claims map[string]any) (string, error) {
+	return SignTyped(key, "logout+jwt", claims)
+}
+
+// SignTyped signs claims as a JWT with the given typ header.
+func SignTyped(key *Key, typ string, claims map[string]any) (string, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key.key},
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", key.id))
+	if err != nil {
+		return "", err
+	}
+	payload, _ := json.Marshal(claims)
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
+}
+
+// NewKey makes a signing key with the given key id, for tokens the
+// provider never issued (a forgery with a known kid).
+func NewKey(id string, key *rsa.PrivateKey) *Key { return &Key{id: id, key: key} }
+
 // endSID ends a provider session (an admin's "sign out" in Keycloak).
-func (kc *keycloak) endSID(sid string) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) EndSID(sid string) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	kc.ended[sid] = true
 }
 
@@ -469,55 +521,73 @@ func (kc *keycloak) endSID(sid string) {
 // asks for prompt=login).
 const ssoCookie = "KEYCLOAK_IDENTITY"
 
-func (kc *keycloak) loginPage(w http.ResponseWriter, r *http.Request) {
+func (kc *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("authRequestID")
+	if kc.autoLogin != "" {
+		kc.Mu.Lock()
+		req := kc.reqs[id]
+		var user *User
+		for _, u := range kc.users {
+			if u.Username == kc.autoLogin {
+				user = u
+			}
+		}
+		if req != nil && user != nil && !user.Disabled {
+			kc.seq++
+			req.userID, req.sid, req.authTime, req.done = user.ID, fmt.Sprintf("sid-%d", kc.seq), time.Now(), true
+			kc.Mu.Unlock()
+			http.Redirect(w, r, op.AuthCallbackURL(kc.prov)(r.Context(), id), http.StatusFound)
+			return
+		}
+		kc.Mu.Unlock()
+	}
 	if c, err := r.Cookie(ssoCookie); err == nil {
-		kc.mu.Lock()
+		kc.Mu.Lock()
 		req, sso := kc.reqs[id], kc.sso[c.Value]
 		user := kc.users[sso]
 		if req != nil && user != nil && !user.Disabled && !kc.ended[c.Value] && !slices.Contains(req.prompt, oidc.PromptLogin) {
 			req.userID, req.sid, req.authTime, req.done = user.ID, c.Value, time.Now(), true
-			kc.ssoLogins++
-			kc.mu.Unlock()
+			kc.SSOLogins++
+			kc.Mu.Unlock()
 			http.Redirect(w, r, op.AuthCallbackURL(kc.prov)(r.Context(), id), http.StatusFound)
 			return
 		}
-		kc.mu.Unlock()
+		kc.Mu.Unlock()
 	}
 	fmt.Fprintf(w, `<!doctype html><title>Sign in to home</title>
 <form method="post" action="%s/login"><input type="hidden" name="id" value="%s">
 <input id="username" name="username"><input id="password" name="password" type="password">
-<button id="kc-login" type="submit">Sign In</button></form>`, realmPath, html.EscapeString(id))
+<button id="kc-login" type="submit">Sign In</button></form>`, RealmPath, html.EscapeString(id))
 }
 
-func (kc *keycloak) loginSubmit(w http.ResponseWriter, r *http.Request) {
+func (kc *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	id := r.FormValue("id")
-	kc.mu.Lock()
+	kc.Mu.Lock()
 	req := kc.reqs[id]
-	var user *kcUser
+	var user *User
 	for _, u := range kc.users {
 		if u.Username == r.FormValue("username") && u.Password == r.FormValue("password") {
 			user = u
 		}
 	}
 	if req == nil || user == nil || user.Disabled {
-		kc.mu.Unlock()
+		kc.Mu.Unlock()
 		http.Error(w, "Invalid username or password.", http.StatusUnauthorized)
 		return
 	}
 	kc.seq++
 	req.userID, req.sid, req.authTime, req.done = user.ID, fmt.Sprintf("sid-%d", kc.seq), time.Now(), true
 	kc.sso[req.sid] = user.ID
-	kc.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: req.sid, Path: realmPath, Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})
+	kc.Mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: req.sid, Path: RealmPath, Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})
 	http.Redirect(w, r, op.AuthCallbackURL(kc.prov)(r.Context(), id), http.StatusFound)
 }
 
 // --- op.Storage ---
 
-func (kc *keycloak) CreateAuthRequest(_ context.Context, ar *oidc.AuthRequest, userID string) (op.AuthRequest, error) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) CreateAuthRequest(_ context.Context, ar *oidc.AuthRequest, userID string) (op.AuthRequest, error) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	kc.seq++
 	req := &kcAuthRequest{
 		id: fmt.Sprintf("req-%d", kc.seq), clientID: ar.ClientID, redirect: ar.RedirectURI, state: ar.State,
@@ -531,36 +601,36 @@ func (kc *keycloak) CreateAuthRequest(_ context.Context, ar *oidc.AuthRequest, u
 	return req, nil
 }
 
-func (kc *keycloak) AuthRequestByID(_ context.Context, id string) (op.AuthRequest, error) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) AuthRequestByID(_ context.Context, id string) (op.AuthRequest, error) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	if r, ok := kc.reqs[id]; ok {
 		return r, nil
 	}
 	return nil, errors.New("auth request not found")
 }
 
-func (kc *keycloak) AuthRequestByCode(_ context.Context, code string) (op.AuthRequest, error) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) AuthRequestByCode(_ context.Context, code string) (op.AuthRequest, error) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	if r, ok := kc.reqs[kc.codes[code]]; ok {
 		return r, nil
 	}
 	return nil, errors.New("code invalid or already used")
 }
 
-func (kc *keycloak) SaveAuthCode(_ context.Context, id, code string) error {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) SaveAuthCode(_ context.Context, id, code string) error {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	kc.codes[code] = id
 	return nil
 }
 
 // DeleteAuthRequest runs once a code is redeemed: a replayed code finds
 // nothing.
-func (kc *keycloak) DeleteAuthRequest(_ context.Context, id string) error {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) DeleteAuthRequest(_ context.Context, id string) error {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	delete(kc.reqs, id)
 	for c, rid := range kc.codes {
 		if rid == id {
@@ -570,16 +640,16 @@ func (kc *keycloak) DeleteAuthRequest(_ context.Context, id string) error {
 	return nil
 }
 
-func (kc *keycloak) CreateAccessToken(context.Context, op.TokenRequest) (string, time.Time, error) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) CreateAccessToken(context.Context, op.TokenRequest) (string, time.Time, error) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	kc.seq++
 	return fmt.Sprintf("at-%d", kc.seq), time.Now().Add(tokenLifetime), nil
 }
 
-func (kc *keycloak) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	kc.seq++
 	at := fmt.Sprintf("at-%d", kc.seq)
 	rt := &kcRefresh{token: fmt.Sprintf("rt-%d-%s", kc.seq, rand.Text()), userID: req.GetSubject(), scopes: req.GetScopes()}
@@ -588,22 +658,22 @@ func (kc *keycloak) CreateAccessAndRefreshTokens(_ context.Context, req op.Token
 		rt.clientID, rt.sid, rt.authTime, rt.offline = r.clientID, r.sid, r.authTime, r.offline()
 	case *kcRefresh:
 		rt.clientID, rt.sid, rt.authTime, rt.offline = r.clientID, r.sid, r.authTime, r.offline
-		if !kc.keepRefresh {
-			delete(kc.refreshes, current) // rotation, like Keycloak's "Revoke Refresh Token"
+		if !kc.KeepRefresh {
+			delete(kc.Refreshes, current) // rotation, like Keycloak's "Revoke Refresh Token"
 		}
 	default:
 		return "", "", time.Time{}, errors.New("unsupported request")
 	}
-	kc.refreshes[rt.token] = rt
+	kc.Refreshes[rt.token] = rt
 	return at, rt.token, time.Now().Add(tokenLifetime), nil
 }
 
 // TokenRequestByRefreshToken refuses, like Keycloak, a disabled user or a
 // session that was ended: the OP answers invalid_grant.
-func (kc *keycloak) TokenRequestByRefreshToken(_ context.Context, token string) (op.RefreshTokenRequest, error) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
-	rt, ok := kc.refreshes[token]
+func (kc *Provider) TokenRequestByRefreshToken(_ context.Context, token string) (op.RefreshTokenRequest, error) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
+	rt, ok := kc.Refreshes[token]
 	if !ok {
 		return nil, errors.New("refresh token not found")
 	}
@@ -617,9 +687,9 @@ func (kc *keycloak) TokenRequestByRefreshToken(_ context.Context, token string) 
 	return &cp, nil
 }
 
-func (kc *keycloak) TerminateSessionFromRequest(_ context.Context, req *op.EndSessionRequest) (string, error) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) TerminateSessionFromRequest(_ context.Context, req *op.EndSessionRequest) (string, error) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	if req.IDTokenHintClaims != nil {
 		if sid, ok := req.IDTokenHintClaims.Claims["sid"].(string); ok {
 			kc.ended[sid] = true
@@ -628,10 +698,10 @@ func (kc *keycloak) TerminateSessionFromRequest(_ context.Context, req *op.EndSe
 	return req.RedirectURI, nil
 }
 
-func (kc *keycloak) TerminateSession(_ context.Context, userID, clientID string) error {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
-	for _, rt := range kc.refreshes {
+func (kc *Provider) TerminateSession(_ context.Context, userID, clientID string) error {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
+	for _, rt := range kc.Refreshes {
 		if rt.userID == userID {
 			kc.ended[rt.sid] = true
 		}
@@ -641,22 +711,36 @@ func (kc *keycloak) TerminateSession(_ context.Context, userID, clientID string)
 
 // RevokeToken ends a refresh or offline token (RFC 7009, Keycloak's
 // /protocol/openid-connect/revoke).
-func (kc *keycloak) RevokeToken(_ context.Context, token, _, clientID string) *oidc.Error {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
-	if rt, ok := kc.refreshes[token]; ok && rt.clientID == clientID {
-		delete(kc.refreshes, token)
+func (kc *Provider) RevokeToken(_ context.Context, token, _, clientID string) *oidc.Error {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
+	if rt, ok := kc.Refreshes[token]; ok && rt.clientID == clientID {
+		delete(kc.Refreshes, token)
 		kc.revocations++
 	}
 	return nil
 }
 
 // offlineTokens counts the user's live offline tokens.
-func (kc *keycloak) offlineTokens(username string) int {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+// OfflineTokenValues are the offline tokens the provider has issued and
+// not revoked, for a test that looks for them where they must not be.
+func (kc *Provider) OfflineTokenValues() []string {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
+	var out []string
+	for tok, rt := range kc.Refreshes {
+		if rt.offline {
+			out = append(out, tok)
+		}
+	}
+	return out
+}
+
+func (kc *Provider) OfflineTokens(username string) int {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	n := 0
-	for _, rt := range kc.refreshes {
+	for _, rt := range kc.Refreshes {
 		if u := kc.users[rt.userID]; rt.offline && u != nil && u.Username == username {
 			n++
 		}
@@ -670,16 +754,16 @@ func (kc *keycloak) offlineTokens(username string) int {
 // (UserResource.logout sets a not-before time, and TokenManager refuses a
 // refresh token issued before it as "Stale token": offline ones included)
 // or a revoked offline session.
-func (kc *keycloak) signOutAll(username string, offline bool) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
-	for tok, rt := range kc.refreshes {
+func (kc *Provider) SignOutAll(username string, offline bool) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
+	for tok, rt := range kc.Refreshes {
 		if u := kc.users[rt.userID]; u == nil || u.Username != username {
 			continue
 		}
 		kc.ended[rt.sid] = true
 		if offline && rt.offline {
-			delete(kc.refreshes, tok)
+			delete(kc.Refreshes, tok)
 		}
 	}
 	for sid, uid := range kc.sso {
@@ -690,9 +774,9 @@ func (kc *keycloak) signOutAll(username string, offline bool) {
 }
 
 // deleteUser removes an account.
-func (kc *keycloak) deleteUser(username string) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) DeleteUser(username string) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	for id, u := range kc.users {
 		if u.Username == username {
 			delete(kc.users, id)
@@ -700,56 +784,56 @@ func (kc *keycloak) deleteUser(username string) {
 	}
 }
 
-func (kc *keycloak) GetRefreshTokenInfo(_ context.Context, _ string, token string) (string, string, error) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
-	if rt, ok := kc.refreshes[token]; ok {
+func (kc *Provider) GetRefreshTokenInfo(_ context.Context, _ string, token string) (string, string, error) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
+	if rt, ok := kc.Refreshes[token]; ok {
 		return rt.userID, rt.token, nil
 	}
 	return "", "", op.ErrInvalidRefreshToken
 }
 
-func (kc *keycloak) SigningKey(context.Context) (op.SigningKey, error) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
-	return kcPrivate{kc.keys[0]}, nil
+func (kc *Provider) SigningKey(context.Context) (op.SigningKey, error) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
+	return kcPrivate{kc.Keys[0]}, nil
 }
 
-func (kc *keycloak) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+func (kc *Provider) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
 	return []jose.SignatureAlgorithm{jose.RS256}, nil
 }
 
 // KeySet publishes only the current key, as after a rotation where the old
 // key was removed: verifiers must fetch the new one.
-func (kc *keycloak) KeySet(context.Context) ([]op.Key, error) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
-	return []op.Key{kcPublic{kc.keys[0]}}, nil
+func (kc *Provider) KeySet(context.Context) ([]op.Key, error) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
+	return []op.Key{kcPublic{kc.Keys[0]}}, nil
 }
 
-func (kc *keycloak) GetClientByClientID(_ context.Context, id string) (op.Client, error) {
-	if id != testClientID {
+func (kc *Provider) GetClientByClientID(_ context.Context, id string) (op.Client, error) {
+	if id != ClientID {
 		return nil, errors.New("client not found")
 	}
-	return kcClient{id: id}, nil
+	return kcClient{id: id, domain: kc.domain}, nil
 }
 
-func (kc *keycloak) AuthorizeClientIDSecret(_ context.Context, id, secret string) error {
-	if id != testClientID || secret != testSecret {
+func (kc *Provider) AuthorizeClientIDSecret(_ context.Context, id, secret string) error {
+	if id != ClientID || secret != Secret {
 		return errors.New("invalid client credentials")
 	}
 	return nil
 }
 
-func (kc *keycloak) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
+func (kc *Provider) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
 	return nil
 }
 
 // SetUserinfoFromRequest fills the ID token like Keycloak's default
 // mappers: email, names, groups (full path) and the session id.
-func (kc *keycloak) SetUserinfoFromRequest(_ context.Context, ui *oidc.UserInfo, req op.IDTokenRequest, _ []string) error {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) SetUserinfoFromRequest(_ context.Context, ui *oidc.UserInfo, req op.IDTokenRequest, _ []string) error {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	u := kc.users[req.GetSubject()]
 	if u == nil {
 		return errors.New("user not found")
@@ -769,19 +853,19 @@ func (kc *keycloak) SetUserinfoFromRequest(_ context.Context, ui *oidc.UserInfo,
 	return nil
 }
 
-func (kc *keycloak) SetUserinfoFromToken(context.Context, *oidc.UserInfo, string, string, string) error {
+func (kc *Provider) SetUserinfoFromToken(context.Context, *oidc.UserInfo, string, string, string) error {
 	return errors.New("userinfo not supported here")
 }
 
-func (kc *keycloak) SetIntrospectionFromToken(context.Context, *oidc.IntrospectionResponse, string, string, string) error {
+func (kc *Provider) SetIntrospectionFromToken(context.Context, *oidc.IntrospectionResponse, string, string, string) error {
 	return errors.New("introspection not supported here")
 }
 
 // GetPrivateClaimsFromScopes fills the JWT access token: roles, as
 // Keycloak puts them only here by default, plus groups and azp.
-func (kc *keycloak) GetPrivateClaimsFromScopes(_ context.Context, userID, clientID string, _ []string) (map[string]any, error) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
+func (kc *Provider) GetPrivateClaimsFromScopes(_ context.Context, userID, clientID string, _ []string) (map[string]any, error) {
+	kc.Mu.Lock()
+	defer kc.Mu.Unlock()
 	u := kc.users[userID]
 	if u == nil {
 		return nil, errors.New("user not found")
@@ -799,28 +883,14 @@ func (kc *keycloak) GetPrivateClaimsFromScopes(_ context.Context, userID, client
 	}, nil
 }
 
-func (kc *keycloak) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+func (kc *Provider) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
 	return nil, errors.New("not supported")
 }
 
-func (kc *keycloak) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+func (kc *Provider) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
 	return nil, errors.New("not supported")
 }
 
-func (kc *keycloak) Health(context.Context) error { return nil }
+func (kc *Provider) Health(context.Context) error { return nil }
 
-var _ op.Storage = (*keycloak)(nil)
-
-// tlsClientConfig trusts the test certificate.
-func tlsClientConfig(pool *x509.CertPool) *tls.Config { return &tls.Config{RootCAs: pool} }
-
-var _ = strings.TrimSpace
-
-func mustKey(t *testing.T) *rsa.PrivateKey {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+var _ op.Storage = (*Provider)(nil)
