@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"gatehouse/lan"
 	"gatehouse/routes"
 	"gatehouse/sdnotify"
 	"gatehouse/server"
@@ -35,6 +36,7 @@ Usage:
   gatehouse [run] [-config routes.hcl]   serve (the default command)
   gatehouse check [-config routes.hcl]   validate the file, print every problem
   gatehouse routes [-config routes.hcl]  print who can reach what, through which door
+  gatehouse dns [-config routes.hcl]     print the split-DNS records that lead the LAN door's names home
   gatehouse login [-config routes.hcl]   join the tailnet without an auth key (prints login URLs)
   gatehouse tokens list|revoke …         list or revoke family device tokens (gatehouse tokens -h)
   gatehouse version                      print the version
@@ -74,7 +76,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		fs.Usage()
 		return 0
-	case "run", "check", "routes", "login":
+	case "run", "check", "routes", "login", "dns":
 	default:
 		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n", cmd)
 		fs.Usage()
@@ -101,6 +103,11 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	case "check":
 		routes.WriteDiagnostics(stderr, diags, file)
 		fmt.Fprintln(stdout, routes.Summary(cfg))
+		if cfg.LAN != nil {
+			for _, line := range lan.Check(cfg.LAN) {
+				fmt.Fprintln(stdout, line)
+			}
+		}
 		fmt.Fprintf(stderr, "note: a running gateway takes a change at once, except to: %s (those apply after restart).\n",
 			strings.Join(server.RestartOnly(), ", "))
 		return 0
@@ -113,6 +120,12 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		defer stop()
 		if err := tailnet.Login(ctx, cfg.Tailnet, routes.Compile(cfg), stdout); err != nil {
 			fmt.Fprintln(stderr, "gatehouse login:", err)
+			return 1
+		}
+		return 0
+	case "dns":
+		if err := routes.WriteSplitDNS(stdout, cfg); err != nil {
+			fmt.Fprintln(stderr, "gatehouse dns:", err)
 			return 1
 		}
 		return 0
