@@ -2,6 +2,7 @@ package routes
 
 import (
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -169,4 +170,31 @@ route "a" {
 			want: []wantDiag{wantErr("t.hcl:13:11", "Path rule for a closed door", "no lan block")},
 		},
 	}...)
+}
+
+// The routes.hcl example of docs/lan.md is one `gatehouse check` accepts,
+// and means what the page says.
+func TestLANDocExampleChecks(t *testing.T) {
+	doc, err := os.ReadFile("../docs/lan.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(doc), "```hcl\n")
+	if ok {
+		block, _, ok = strings.Cut(block, "```")
+	}
+	if !ok {
+		t.Fatal("docs/lan.md has no hcl block")
+	}
+	cfg, _, diags := Parse([]byte(`domain = "example.com"`+"\n"+block), "lan.md")
+	if cfg == nil {
+		t.Fatalf("docs/lan.md's example:\n%s", formatAll(diags))
+	}
+	immich, radarr := cfg.Routes[0], cfg.Routes[1]
+	if immich.Doors[LAN].Host != "photos.example.com" || immich.MaxBodyOn(LAN) != 20<<30 || immich.MaxBodyOn(Cloudflare) != 100e6 {
+		t.Errorf("immich on the LAN: %+v", immich.Doors[LAN])
+	}
+	if radarr.Doors[Cloudflare] != nil || radarr.Doors[LAN].Access != Family || radarr.Doors[LAN].Groups[0] != "admins" {
+		t.Errorf("radarr on the LAN: %+v", radarr.Doors[LAN])
+	}
 }
