@@ -63,17 +63,8 @@ func (d *decoder) lan(b *hcl.Block, filename string) *LANConfig {
 			l.RedirectListen = append(l.RedirectListen, d.listenAddr(s, rng, "lan.redirect_listen"))
 		}
 	}
-	if list, rng, ok := d.strList(c.Attributes, "networks"); ok {
-		l.Networks = nil
-		for _, s := range list {
-			p, err := parsePrefix(s)
-			if err != nil {
-				d.errorf(rng, "Invalid network",
-					`%q in lan.networks is not an IP address or CIDR; write it like "192.168.1.0/24".`, s)
-				continue
-			}
-			l.Networks = append(l.Networks, p)
-		}
+	if list, ok := d.prefixes(c.Attributes, "networks", "Invalid network", `"192.168.1.0/24"`); ok {
+		l.Networks = list
 	}
 	if s, _, ok := d.str(c.Attributes, "state_dir"); ok {
 		l.StateDir = s
@@ -125,14 +116,7 @@ func (d *decoder) lanHost(r *Route, b *hcl.Block, s string, rng hcl.Range, set b
 			`the lan door of route %q needs host = "<name>" when the route has no cloudflare block to take it from.`, r.Name)
 		return ""
 	}
-	host := strings.TrimSuffix(strings.ToLower(s), ".")
-	if !strings.Contains(host, ".") && cfg.Domain != "" {
-		host += "." + cfg.Domain
-	}
-	if !validHostname(host) {
-		d.errorf(rng, "Invalid host", "%q is not a hostname; write a name like \"photos\" or \"photos.example.com\".", host)
-	}
-	return host
+	return d.publicHost(s, rng, cfg)
 }
 
 // LANNames are the names the LAN door needs certificates for: with

@@ -140,19 +140,41 @@ func (d *decoder) cloudflare(b *hcl.Block) CloudflareConfig {
 	if s, rng, ok := d.str(c.Attributes, "listen"); ok {
 		cf.Listen, cf.ListenRange = d.listenAddr(s, rng, "cloudflare.listen"), rng
 	}
-	if list, rng, ok := d.strList(c.Attributes, "trusted_proxies"); ok {
-		cf.TrustedProxies = nil
-		for _, s := range list {
-			p, err := parsePrefix(s)
-			if err != nil {
-				d.errorf(rng, "Invalid trusted proxy",
-					`%q in trusted_proxies is not an IP address or CIDR; write it like "127.0.0.1/32" or "::1".`, s)
-				continue
-			}
-			cf.TrustedProxies = append(cf.TrustedProxies, p)
-		}
+	if list, ok := d.prefixes(c.Attributes, "trusted_proxies", "Invalid trusted proxy", `"127.0.0.1/32" or "::1"`); ok {
+		cf.TrustedProxies = list
 	}
 	return cf
+}
+
+// prefixes reads a list of networks, each a CIDR or a single address.
+func (d *decoder) prefixes(attrs hcl.Attributes, name, summary, example string) ([]netip.Prefix, bool) {
+	list, rng, ok := d.strList(attrs, name)
+	if !ok {
+		return nil, false
+	}
+	var out []netip.Prefix
+	for _, s := range list {
+		p, err := parsePrefix(s)
+		if err != nil {
+			d.errorf(rng, summary, `%q in %s is not an IP address or CIDR; write it like %s.`, s, name, example)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, true
+}
+
+// publicHost is a public hostname as written in a door block: lower-case,
+// and a bare name like "photos" gets the domain appended.
+func (d *decoder) publicHost(s string, rng hcl.Range, cfg *Config) string {
+	host := strings.TrimSuffix(strings.ToLower(s), ".")
+	if !strings.Contains(host, ".") && cfg.Domain != "" {
+		host += "." + cfg.Domain
+	}
+	if !validHostname(host) {
+		d.errorf(rng, "Invalid host", "%q is not a hostname; write a name like \"photos\" or \"photos.example.com\".", host)
+	}
+	return host
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
@@ -608,14 +630,7 @@ func (d *decoder) doorRule(r *Route, door Door, b *hcl.Block, cfg *Config) *Door
 				`the cloudflare door of route %q needs host = "<name>" (a bare name like "photos" gets the domain appended).`, r.Name)
 			return dr
 		}
-		host = strings.TrimSuffix(strings.ToLower(host), ".")
-		if !strings.Contains(host, ".") && cfg.Domain != "" {
-			host += "." + cfg.Domain
-		}
-		if !validHostname(host) {
-			d.errorf(rng, "Invalid host", "%q is not a hostname; write a name like \"photos\" or \"photos.example.com\".", host)
-		}
-		dr.Host = host
+		dr.Host = d.publicHost(host, rng, cfg)
 	case LAN:
 		dr.Host = d.lanHost(r, b, host, rng, ok, cfg)
 		if n, rng, ok := d.size(c.Attributes, "max_body"); ok {
