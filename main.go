@@ -104,8 +104,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		routes.WriteDiagnostics(stderr, diags, file)
 		fmt.Fprintln(stdout, routes.Summary(cfg))
 		if cfg.LAN != nil {
+			// Beside the summary, like the file's own warnings.
 			for _, line := range lan.Check(cfg.LAN) {
-				fmt.Fprintln(stdout, line)
+				fmt.Fprintln(stderr, line)
 			}
 		}
 		fmt.Fprintf(stderr, "note: a running gateway takes a change at once, except to: %s (those apply after restart).\n",

@@ -83,6 +83,7 @@ func TestFilter(t *testing.T) {
 		}
 		// Refused: closed before a byte is written (no TLS alert, no
 		// certificate names), and never handed to the server.
+		_ = client.SetDeadline(time.Now().Add(20 * time.Second)) // hang guard
 		b, err := io.ReadAll(client)
 		if len(b) != 0 || err != nil {
 			t.Errorf("%s: read %q, %v from a refused connection, want EOF at once", c.addr, b, err)
