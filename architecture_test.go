@@ -130,13 +130,17 @@ func TestPackageGraph(t *testing.T) {
 		"gatehouse/page":                nil,
 		"gatehouse/signin":              {"gatehouse/auth", "gatehouse/devices", "gatehouse/page", "gatehouse/ratelimit", "gatehouse/routes"},
 		"gatehouse/lan":                 {"gatehouse/routes"},
-		"gatehouse/server":              {"gatehouse/lan", "gatehouse/metrics", "gatehouse/proxy", "gatehouse/ratelimit", "gatehouse/routes", "gatehouse/sdnotify", "gatehouse/signin", "gatehouse/tailnet"},
+		"gatehouse/server":              {"gatehouse/accesslog", "gatehouse/dashboard", "gatehouse/health", "gatehouse/lan", "gatehouse/metrics", "gatehouse/proxy", "gatehouse/ratelimit", "gatehouse/routes", "gatehouse/sdnotify", "gatehouse/signin", "gatehouse/tailnet"},
 		"gatehouse/tailnet":             {"gatehouse/auth", "gatehouse/routes"},
 		"gatehouse/tailnet/tailnettest": nil,
 		"gatehouse/ratelimit":           nil,
 		"gatehouse/metrics":             nil,
 		"gatehouse/devices":             nil,
 		"gatehouse/sdnotify":            nil,
+		"gatehouse/health":              {"gatehouse/metrics", "gatehouse/routes"},
+		"gatehouse/dashboard": {"gatehouse/auth", "gatehouse/devices", "gatehouse/health", "gatehouse/metrics",
+			"gatehouse/proxy", "gatehouse/ratelimit", "gatehouse/routes", "gatehouse/signin"},
+		"gatehouse/accesslog": {"gatehouse/proxy"},
 	}
 	seen := 0
 	for _, line := range list("-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...") {
@@ -155,7 +159,7 @@ func TestPackageGraph(t *testing.T) {
 	if seen != len(mayImport) {
 		t.Errorf("go list named %d of the %d packages the rules cover", seen, len(mayImport))
 	}
-	noTailscale := []string{"./routes", "./auth", "./proxy", "./forward", "./page", "./signin", "./ratelimit", "./metrics", "./devices", "./sdnotify"}
+	noTailscale := []string{"./routes", "./auth", "./proxy", "./forward", "./page", "./signin", "./ratelimit", "./metrics", "./devices", "./sdnotify", "./health", "./dashboard", "./accesslog"}
 	for _, dep := range list(append([]string{"-deps"}, noTailscale...)...) {
 		if strings.HasPrefix(dep, "tailscale.com") {
 			t.Errorf("%v depend on %s: only tailnet/ may use Tailscale", noTailscale, dep)

@@ -5,12 +5,20 @@
 #   nix flake check                   package, evaluation tests, rendered table, VM test
 #   inputs.gatehouse.nixosModules.default   in your NixOS configuration
 #
-# No flake.lock is committed yet: the first `nix flake lock` on a machine
-# with network access writes it.
+# Which nixpkgs: one with buildGo126Module (pkgs/development/compilers/go/1.26.nix)
+# whose Go is at least go.mod's `go` line (1.26.6) — nixos-unstable; NixOS
+# 26.05 and older have no Go 1.26. With `inputs.nixpkgs.follows = "nixpkgs"`
+# in your flake (the README's deployment), your system's nixpkgs builds
+# gatehouse and must be such a nixpkgs; nixos/package.nix says so when it
+# is not.
+#
+# No flake.lock is committed: it needs the narHash of a nixpkgs revision,
+# which only fetching that revision gives, and this repository is built
+# where nothing can be fetched. The first `nix flake lock` (or any `nix
+# build`) on a machine with network access writes it; commit that file.
 {
   description = "gatehouse: one gateway for every door of a home server";
 
-  # buildGo126Module comes with nixos-unstable (and releases after 26.05).
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
 
   outputs =
@@ -48,7 +56,10 @@
         let
           gatehouse = gatehouseFor pkgs;
           gl = import ./nixos/lib.nix;
-          eval = import ./nixos/tests/eval.nix { inherit lib; };
+          eval = import ./nixos/tests/eval.nix {
+            inherit lib;
+            cloudflaredModule = "${nixpkgs}/nixos/modules/services/networking/cloudflared.nix";
+          };
         in
         {
           package = gatehouse;

@@ -26,82 +26,265 @@ import (
 // version is stamped at build time with -ldflags "-X main.version=…".
 var version = ""
 
-const usage = `gatehouse — one gateway for every door of a home server.
+// Exit statuses, the same for every command (docs/commands.md).
+const (
+	exitOK     = 0 // done
+	exitFailed = 1 // the command ran and failed: a bad routes.hcl, nothing found, a door that would not open
+	exitUsage  = 2 // the command line is wrong: unknown command, flag or argument
+)
 
-It reads a route table (routes.hcl) and forwards each request to a service
-on this machine, or refuses it, depending on which door it came through:
-the loopback listener cloudflared forwards to, or the tailnet.
+// A command is one of gatehouse's subcommands.
+type command struct {
+	name     string
+	synopsis string // the usage line
+	summary  string // one line for the overview
+	about    string // what `gatehouse NAME -h` says above the flags
+	// flags defines the command's flags on fs (every command but version
+	// and help has -config) and returns what runs it.
+	flags func(fs *flag.FlagSet) func(args []string, stdout, stderr io.Writer) int
+}
 
-Usage:
-  gatehouse [run] [-config routes.hcl]   serve (the default command)
-  gatehouse check [-config routes.hcl]   validate the file, print every problem
-  gatehouse routes [-config routes.hcl]  print who can reach what, through which door
-  gatehouse dns [-config routes.hcl]     print the split-DNS records that lead the LAN door's names home
-  gatehouse login [-config routes.hcl]   join the tailnet without an auth key (prints login URLs)
-  gatehouse tokens list|revoke …         list or revoke family device tokens (gatehouse tokens -h)
-  gatehouse version                      print the version
-
-A running gateway re-reads the file when it changes or on SIGHUP, and keeps
-the running table if the new one has errors.
-
-Flags (run, check and routes):
-`
+func commands() []command {
+	return []command{
+		{name: "run", synopsis: "gatehouse [run] [-config FILE] [-log-format text|json] [-log-level LEVEL] [-access-log=false] [-access-log-file FILE]",
+			summary: "serve every door (the default command)",
+			about: `Opens the Cloudflare door (the loopback listener cloudflared forwards to),
+starts the tailnet nodes and the metrics listener, and serves until SIGTERM
+or SIGINT, then lets running requests finish (server.shutdown_timeout).
+The route table is re-read when the file changes and on SIGHUP; a file
+with errors changes nothing.`,
+			flags: runFlags},
+		{name: "check", synopsis: "gatehouse check [-config FILE]",
+			summary: "validate the route table: every problem, with file:line:col",
+			about: `Reads the route table as a running gateway would and prints every error and
+warning with file:line:col, the source line and what to do, then a summary
+on stdout. Exits 1 when the file has errors. Warnings do not fail; once you
+mean one, name it in the file's acknowledge list to silence it.`,
+			flags: checkFlags},
+		{name: "routes", synopsis: "gatehouse routes [-config FILE] [-v] [-route NAME]",
+			summary: "print who can reach what, through which door, with the limits",
+			about: `Prints the accessibility matrix the file encodes: per route its backend, its
+host and access level on each door, the limit in force, and its path
+rules. A preset is one line (how many paths it opens or closes) unless -v
+is given; -route NAME shows one route with every path.`,
+			flags: routesFlags},
+		{name: "dns", synopsis: "gatehouse dns [-config FILE]",
+			summary: "print the split-DNS records that lead the LAN door's names home",
+			about: `Prints, for every host of the LAN door, the A/AAAA record a home resolver
+needs so the public name reaches the LAN door at home: as a table, then as
+dnsmasq/Pi-hole, Unbound and AdGuard Home lines (docs/lan.md).`,
+			flags: dnsFlags},
+		{name: "login", synopsis: "gatehouse login [-config FILE]",
+			summary: "join the tailnet without an auth key (prints the login URLs)",
+			about: `Joins every tailnet node the table needs that has not joined yet, one at a
+time, printing the URL to open in a browser to approve it. Nodes with an
+auth key (tailnet.auth_key_file) join on their own and need none of this.
+Says at once when the control server does not answer.`,
+			flags: loginFlags},
+		{name: "tokens", synopsis: "gatehouse tokens list|revoke [-config FILE] [ID... | -user EMAIL]",
+			summary: "list or revoke family device tokens (phone and TV apps)",
+			about:   tokensAbout,
+			flags:   nil, // tokens parses its own subcommands (tokens_cmd.go)
+		},
+		{name: "version", synopsis: "gatehouse version", summary: "print the version"},
+		{name: "help", synopsis: "gatehouse help [COMMAND]", summary: "this text, or what one command does (also: gatehouse COMMAND -h)"},
+	}
+}
 
 func main() {
 	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// cli runs one command line and returns its exit status.
 func cli(args []string, stdout, stderr io.Writer) int {
-	cmd := "run"
+	name := "run" // a command line that starts with a flag runs the gateway
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+		name, args = args[0], args[1:]
+	} else if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			return help(args[1:], stdout, stderr) // the overview, not run's flags
+		case "-version", "--version":
+			name, args = "version", args[1:]
+		}
 	}
-	if cmd == "tokens" {
+	switch name {
+	case "help":
+		return help(args, stdout, stderr)
+	case "version":
+		if len(args) > 0 {
+			fmt.Fprintf(stderr, "gatehouse version: takes no arguments\n")
+			return exitUsage
+		}
+		fmt.Fprintln(stdout, "gatehouse", buildVersion())
+		return exitOK
+	case "tokens":
 		return tokensCommand(args, stdout, stderr)
 	}
-	fs := flag.NewFlagSet("gatehouse "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
+	c, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(stderr, "gatehouse: unknown command %q; the commands are %s (gatehouse help)\n", name, commandNames())
+		return exitUsage
 	}
-	config := fs.String("config", "routes.hcl", "the route table `file`")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	accessLog := fs.Bool("access-log", true, "log one line per request")
-	switch cmd {
-	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "gatehouse", buildVersion())
-		return 0
-	case "help", "-h", "-help", "--help":
-		fs.Usage()
-		return 0
-	case "run", "check", "routes", "login", "dns":
-	default:
-		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n", cmd)
-		fs.Usage()
-		return 2
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	fs := newFlagSet(c, stderr)
+	run := c.flags(fs)
+	if code, ok := parse(fs, c, args, stdout); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "gatehouse %s: unexpected argument %q\n", cmd, fs.Arg(0))
-		return 2
+		fmt.Fprintf(stderr, "gatehouse %s: unexpected argument %q (gatehouse %s -h)\n", c.name, fs.Arg(0), c.name)
+		return exitUsage
 	}
+	return run(fs.Args(), stdout, stderr)
+}
 
-	cfg, file, diags := routes.Load(*config)
-	if cfg == nil {
-		routes.WriteDiagnostics(stderr, diags, file)
-		fmt.Fprintf(stderr, "%s: %d errors; nothing changed\n", *config, errorCount(diags))
-		return 1
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
 	}
-	switch cmd {
-	case "check":
-		routes.WriteDiagnostics(stderr, diags, file)
+	return command{}, false
+}
+
+func commandNames() string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// newFlagSet makes a command's flag set. The flag package's own messages
+// (an unknown flag, a bad value) go to stderr; its Usage is silent, since
+// it runs for -h too, which parse answers on stdout.
+func newFlagSet(c command, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("gatehouse "+c.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parse parses a command's flags. Help asked for is written to stdout; a
+// wrong flag gets the usage line on stderr. ok is false when the command
+// is not to run, with the status to exit with.
+func parse(fs *flag.FlagSet, c command, args []string, stdout io.Writer) (code int, ok bool) {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		writeHelp(stdout, c, fs)
+		return exitOK, false
+	case err != nil: // the flag package said what was wrong
+		usageLine(fs.Output(), c)
+		return exitUsage, false
+	}
+	return exitOK, true
+}
+
+// usageLine points at a command's help after a wrong command line.
+func usageLine(w io.Writer, c command) {
+	fmt.Fprintf(w, "usage: %s (gatehouse %s -h for more)\n", c.synopsis, c.name)
+}
+
+const overview = `gatehouse — one gateway for every door of a home server.
+
+It reads a route table (routes.hcl) and forwards each request to a service
+on this machine, or refuses it, depending on the door it came through: the
+loopback listener cloudflared forwards to, or the tailnet.
+
+Commands:
+`
+
+const overviewTail = `
+Every command but version reads the route table: -config FILE, by default
+$GATEHOUSE_CONFIG when set (the NixOS module's gatehouse command sets it to
+the service's table), else ./routes.hcl.
+
+Exit status: 0 done; 1 the command failed (the file has errors, nothing was
+found, a door would not open); 2 the command line is wrong.
+`
+
+// help writes the overview, or one command's help, to stdout.
+func help(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, overview)
+		for _, c := range commands() {
+			fmt.Fprintf(stdout, "  %-8s %s\n", c.name, c.summary)
+		}
+		fmt.Fprint(stdout, overviewTail)
+		return exitOK
+	}
+	c, ok := lookup(args[0])
+	if !ok || len(args) > 1 {
+		fmt.Fprintf(stderr, "gatehouse help: no command %q; the commands are %s\n", strings.Join(args, " "), commandNames())
+		return exitUsage
+	}
+	if c.name == "tokens" {
+		return tokensCommand([]string{"-h"}, stdout, stderr)
+	}
+	var fs *flag.FlagSet
+	if c.flags != nil {
+		fs = newFlagSet(c, stderr)
+		c.flags(fs)
+	}
+	writeHelp(stdout, c, fs)
+	return exitOK
+}
+
+// writeHelp is a command's help: its usage line, what it does, its flags.
+func writeHelp(w io.Writer, c command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: %s\n\n", c.synopsis)
+	about := c.about
+	if about == "" {
+		about = strings.ToUpper(c.summary[:1]) + c.summary[1:] + "."
+	}
+	fmt.Fprintln(w, about)
+	if fs == nil {
+		return
+	}
+	fmt.Fprintln(w, "\nFlags:")
+	out := fs.Output()
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(out)
+}
+
+// configEnv names the environment variable that, when set, is the default
+// of -config: the NixOS module's gatehouse command sets it to the service's
+// route table, so `gatehouse routes` on the host reads what the service reads.
+const configEnv = "GATEHOUSE_CONFIG"
+
+// configFlag defines -config on fs: the route table file, routes.hcl unless
+// $GATEHOUSE_CONFIG names another.
+func configFlag(fs *flag.FlagSet) *string {
+	def := "routes.hcl"
+	if v := os.Getenv(configEnv); v != "" {
+		def = v
+	}
+	return fs.String("config", def, "the route table `file`; $"+configEnv+", when set, is the default")
+}
+
+// load reads the route table; a table with errors is reported, with its
+// count, and ok is false.
+func load(file string, stderr io.Writer) (cfg *routes.Config, ok bool) {
+	cfg, f, diags := routes.Load(file)
+	if cfg == nil {
+		routes.WriteDiagnostics(stderr, diags, f)
+		fmt.Fprintf(stderr, "%s: %s; nothing changed\n", file, routes.Count(len(diags.Errs()), "error"))
+		return nil, false
+	}
+	return cfg, true
+}
+
+func checkFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+	config := configFlag(fs)
+	return func(_ []string, stdout, stderr io.Writer) int {
+		cfg, f, diags := routes.Load(*config)
+		routes.WriteDiagnostics(stderr, diags, f)
+		if cfg == nil {
+			fmt.Fprintf(stderr, "%s: %s; nothing changed\n", *config, routes.Count(len(diags.Errs()), "error"))
+			return exitFailed
+		}
 		fmt.Fprintln(stdout, routes.Summary(cfg))
 		if cfg.LAN != nil {
 			// Beside the summary, like the file's own warnings.
@@ -111,57 +294,98 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "note: a running gateway takes a change at once, except to: %s (those apply after restart).\n",
 			strings.Join(server.RestartOnly(), ", "))
-		return 0
-	case "login":
+		return exitOK
+	}
+}
+
+func routesFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+	config := configFlag(fs)
+	verbose := fs.Bool("v", false, "list every path of every preset")
+	route := fs.String("route", "", "show only the route `NAME`, with every path")
+	return func(_ []string, stdout, stderr io.Writer) int {
+		cfg, ok := load(*config, stderr)
+		if !ok {
+			return exitFailed
+		}
+		if err := routes.WriteMatrix(stdout, cfg, routes.MatrixOptions{Verbose: *verbose, Route: *route}); err != nil {
+			fmt.Fprintln(stderr, "gatehouse routes:", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+}
+
+func dnsFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+	config := configFlag(fs)
+	return func(_ []string, stdout, stderr io.Writer) int {
+		cfg, ok := load(*config, stderr)
+		if !ok {
+			return exitFailed
+		}
+		if err := routes.WriteSplitDNS(stdout, cfg); err != nil {
+			fmt.Fprintln(stderr, "gatehouse dns:", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+}
+
+func loginFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+	config := configFlag(fs)
+	return func(_ []string, stdout, stderr io.Writer) int {
+		cfg, ok := load(*config, stderr)
+		if !ok {
+			return exitFailed
+		}
 		if cfg.Tailnet == nil {
 			fmt.Fprintf(stderr, "gatehouse login: %s has no tailnet block\n", *config)
-			return 1
+			return exitFailed
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		if err := tailnet.Login(ctx, cfg.Tailnet, routes.Compile(cfg), stdout); err != nil {
 			fmt.Fprintln(stderr, "gatehouse login:", err)
-			return 1
+			return exitFailed
 		}
-		return 0
-	case "dns":
-		if err := routes.WriteSplitDNS(stdout, cfg); err != nil {
-			fmt.Fprintln(stderr, "gatehouse dns:", err)
-			return 1
-		}
-		return 0
-	case "routes":
-		if err := routes.WriteMatrix(stdout, cfg); err != nil {
-			fmt.Fprintln(stderr, "gatehouse routes:", err)
-			return 1
-		}
-		return 0
+		return exitOK
 	}
+}
 
-	log, err := newLogger(stderr, *logFormat, *logLevel)
-	if err != nil {
-		fmt.Fprintln(stderr, "gatehouse:", err)
-		return 2
+func runFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+	config := configFlag(fs)
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	accessLog := fs.Bool("access-log", true, "log one line per request")
+	accessLogFile := fs.String("access-log-file", "", "also write every request to `file` in the Combined Log Format (fail2ban, CrowdSec, GoAccess); SIGUSR1 reopens it")
+	return func(_ []string, _, stderr io.Writer) int {
+		log, err := newLogger(stderr, *logFormat, *logLevel)
+		if err != nil {
+			fmt.Fprintln(stderr, "gatehouse run:", err)
+			return exitUsage
+		}
+		cfg, ok := load(*config, stderr)
+		if !ok {
+			return exitFailed
+		}
+		return serve(*config, cfg, log, *accessLog, *accessLogFile)
 	}
+}
+
+// serve runs the gateway until SIGTERM or SIGINT; SIGHUP reloads, SIGUSR1
+// reopens the access log file.
+func serve(configPath string, cfg *routes.Config, log *slog.Logger, accessLog bool, accessLogFile string) int {
 	for _, d := range cfg.Warnings {
 		log.Warn(routes.FormatDiagnostic(d))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	reload := make(chan struct{}, 1)
-	go func() {
-		for range hup {
-			select {
-			case reload <- struct{}{}:
-			default:
-			}
-		}
-	}()
+	reload, stopHUP := signalRequests(syscall.SIGHUP)
+	defer stopHUP()
+	reopen, stopUSR1 := signalRequests(syscall.SIGUSR1)
+	defer stopUSR1()
 	srv, err := server.New(server.Options{
-		ConfigPath: *config, Config: cfg, Log: log, AccessLog: *accessLog, Reload: reload, Watch: true,
+		ConfigPath: configPath, Config: cfg, Log: log, AccessLog: accessLog, Reload: reload, Watch: true,
+		AccessLogFile: accessLogFile, ReopenLog: reopen,
 		Notify: sdnotify.FromEnv(),
 	})
 	if err == nil {
@@ -169,12 +393,28 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		log.Error("gatehouse stopped", "err", err)
-		return 1
+		return exitFailed
 	}
-	return 0
+	return exitOK
 }
 
-func errorCount(diags interface{ Errs() []error }) int { return len(diags.Errs()) }
+// signalRequests turns each sig into a request on the returned channel;
+// requests that arrive while one waits are one request (a reload or a
+// reopen does the whole job once).
+func signalRequests(sig os.Signal) (<-chan struct{}, func()) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, sig)
+	req := make(chan struct{}, 1)
+	go func() {
+		for range c {
+			select {
+			case req <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return req, func() { signal.Stop(c) }
+}
 
 func buildVersion() string {
 	if version != "" {

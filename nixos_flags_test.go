@@ -489,7 +489,7 @@ func renderedMatrix(t *testing.T, file string) string {
 		sort.Slice(r.Paths, func(i, j int) bool { return r.Paths[i].Label < r.Paths[j].Label })
 	}
 	var b bytes.Buffer
-	if err := routes.WriteMatrix(&b, cfg); err != nil {
+	if err := routes.WriteMatrix(&b, cfg, routes.MatrixOptions{Verbose: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range cfg.Routes {
@@ -526,6 +526,69 @@ func TestNixOSRenderedRoutesPassCheck(t *testing.T) {
 	checkRenderedTable(t, got.Routes)
 }
 
+// readmeNixBlocks are the ```nix blocks of the README's deployment walkthrough.
+func readmeNixBlocks(readme string) []string {
+	_, section, ok := strings.Cut(readme, "\n## Deploy the reference homelab on NixOS\n")
+	if !ok {
+		return nil
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var blocks []string
+	for {
+		_, rest, ok := strings.Cut(section, "\n```nix\n")
+		if !ok {
+			return blocks
+		}
+		block, after, _ := strings.Cut(rest, "\n```\n")
+		blocks = append(blocks, block)
+		section = after
+	}
+}
+
+// readmeHost is the walkthrough's host configuration.
+func readmeHost(readme string) (string, bool) {
+	for _, b := range readmeNixBlocks(readme) {
+		if strings.Contains(b, "imports = [ inputs.gatehouse.nixosModules.default ]") {
+			return b, true
+		}
+	}
+	return "", false
+}
+
+// The walkthrough's flake inputs parse as a flake's, and gatehouse follows
+// the system's nixpkgs, which is one with Go 1.26.
+func TestNixOSReadmeFlakeInputs(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inputs string
+	for _, b := range readmeNixBlocks(string(readme)) {
+		if strings.HasPrefix(b, "inputs = {") {
+			inputs = b
+		}
+	}
+	for _, want := range []string{`gatehouse.inputs.nixpkgs.follows = "nixpkgs";`, `nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";`} {
+		if !strings.Contains(inputs, want) {
+			t.Errorf("the README's flake inputs lack %q:\n%s", want, inputs)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "flake.nix")
+	writeFile(t, file, "{\n"+inputs+"\noutputs = _: { };\n}\n")
+	bin, err := exec.LookPath("nix-instantiate")
+	if err != nil {
+		t.Skip("nix-instantiate is not installed (Debian: apt-get install nix-bin; .ci/run installs it)")
+	}
+	var got struct {
+		Follows string `json:"follows"`
+	}
+	out, err := exec.Command(bin, "--eval", "--strict", "--json", "--readonly-mode", "-E",
+		fmt.Sprintf("{ follows = (import %s).inputs.gatehouse.inputs.nixpkgs.follows; }", file)).CombinedOutput()
+	if err != nil || json.Unmarshal(out, &got) != nil || got.Follows != "nixpkgs" {
+		t.Fatalf("the README's flake inputs do not evaluate: %v\n%s", err, out)
+	}
+}
+
 // TestNixOSReadmeExample evaluates the host configuration in the README's
 // NixOS section as written, and checks the table it renders.
 func TestNixOSReadmeExample(t *testing.T) {
@@ -537,11 +600,9 @@ func TestNixOSReadmeExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(readme), "\n## NixOS\n")
-	_, block, ok2 := strings.Cut(section, "\n```nix\n")
-	block, _, ok3 := strings.Cut(block, "\n```\n")
-	if !ok || !ok2 || !ok3 {
-		t.Fatal("README.md has no ```nix block in its ## NixOS section")
+	block, ok := readmeHost(string(readme))
+	if !ok {
+		t.Fatal("README.md's deployment walkthrough has no ```nix block importing inputs.gatehouse.nixosModules.default")
 	}
 	file := filepath.Join(t.TempDir(), "example.nix")
 	writeFile(t, file, block+"\n")
@@ -607,4 +668,128 @@ func TestNixOSEvaluatedModule(t *testing.T) {
 		t.Fatalf("ExecStart %q does not read %s", got.ExecStart, etc)
 	}
 	checkCommands(t, c, got.Exe, rendered, door, port)
+}
+
+// TestNixOSHostCommand runs the `gatehouse` command the module puts on the
+// host's PATH (nixos/lib.nix cliWrapper) with sh, the real binary behind
+// it and a stand-in systemd-run that records its arguments and runs the
+// command after "--" as systemd would, with --setenv applied: `routes`
+// reads the service's table without -config, an explicit -config still
+// wins, and `tokens` runs through systemd-run as the service's user on its
+// state directory — as root only.
+func TestNixOSHostCommand(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	configFile := filepath.Join(dir, "routes.hcl")
+	writeFile(t, configFile, doorOnlyTable(freePort(t))+fmt.Sprintf(`
+oidc {
+  issuer             = "https://auth.example.com/realms/home"
+  client_id          = "gatehouse"
+  client_secret_file = "/run/credentials/gatehouse.service/oidc-client-secret"
+  cookie_key_file    = %q
+}
+`, filepath.Join(state, "oidc", "cookie.keys")))
+	other := filepath.Join(dir, "other.hcl")
+	writeFile(t, other, strings.Replace(doorOnlyTable(freePort(t)), `host   = "app"`, `host   = "other"`, 1))
+
+	// The binary: this test binary as gatehouse (TestNixOSHelperProcess).
+	exe := filepath.Join(dir, "gatehouse")
+	writeFile(t, exe, fmt.Sprintf("#!/bin/sh\n%s=1 exec %q -test.run='^TestNixOSHelperProcess$' -- \"$@\"\n", nixosHelperEnv, os.Args[0]))
+	// systemd-run: record the arguments, apply --setenv, run what follows --.
+	runLog := filepath.Join(dir, "systemd-run.args")
+	systemdRun := filepath.Join(dir, "systemd-run")
+	writeFile(t, systemdRun, `#!/bin/sh
+printf '%s\n' "$@" > `+runLog+`
+while [ "$1" != "--" ]; do
+	case "$1" in --setenv=*) export "${1#--setenv=}" ;; esac
+	shift
+done
+shift
+exec "$@"
+`)
+	uid := filepath.Join(dir, "id") // id -u: root
+	writeFile(t, uid, "#!/bin/sh\necho 0\n")
+	for _, f := range []string{exe, systemdRun, uid} {
+		if err := os.Chmod(f, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var got struct {
+		CLI string `json:"cli"`
+	}
+	nixEval(t, &got, "nixos/tests/flags.nix", "--argstr", "exe", exe, "--argstr", "configFile", configFile,
+		"--argstr", "systemdRun", systemdRun, "--argstr", "id", uid, "--argstr", "stateDir", state)
+	wrapper := filepath.Join(dir, "gatehouse-on-path")
+	writeFile(t, wrapper, got.CLI)
+
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		cmd := exec.Command(sh, append([]string{wrapper}, args...)...)
+		var env []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, configEnv+"=") && !strings.HasPrefix(kv, nixosHelperEnv+"=") {
+				env = append(env, kv)
+			}
+		}
+		cmd.Env = env
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String(), code
+	}
+
+	t.Run("routes reads the service's table", func(t *testing.T) {
+		out, errs, code := run("routes")
+		if code != 0 || !strings.Contains(out, "app.example.com") {
+			t.Fatalf("gatehouse routes: exit %d\n%s%s", code, out, errs)
+		}
+		if _, err := os.Stat(runLog); err == nil {
+			t.Errorf("routes went through systemd-run; it needs no state")
+		}
+	})
+	t.Run("an explicit -config wins", func(t *testing.T) {
+		out, errs, code := run("routes", "-config", other)
+		if code != 0 || !strings.Contains(out, "other.example.com") || strings.Contains(out, "app.example.com") {
+			t.Fatalf("gatehouse routes -config other.hcl: exit %d\n%s%s", code, out, errs)
+		}
+	})
+	t.Run("tokens runs as the service's user", func(t *testing.T) {
+		out, errs, code := run("tokens", "list")
+		if code != 0 || !strings.Contains(out, "DEVICE") {
+			t.Fatalf("gatehouse tokens list: exit %d\n%s%s", code, out, errs)
+		}
+		b, err := os.ReadFile(runLog)
+		if err != nil {
+			t.Fatalf("tokens did not go through systemd-run: %v", err)
+		}
+		args := strings.Split(strings.TrimSpace(string(b)), "\n")
+		for _, want := range []string{
+			"--wait", "--pipe", "--property=DynamicUser=yes", "--property=User=gatehouse",
+			"--property=StateDirectory=state", "--working-directory=" + state,
+			"--setenv=" + configEnv + "=" + configFile, "--", exe, "tokens", "list",
+		} {
+			if !slices.Contains(args, want) {
+				t.Errorf("systemd-run lacks %q: %q", want, args)
+			}
+		}
+	})
+	t.Run("tokens as another user is refused", func(t *testing.T) {
+		writeFile(t, uid, "#!/bin/sh\necho 1000\n")
+		os.Chmod(uid, 0o755)
+		_, errs, code := run("tokens", "list")
+		if code != 1 || !strings.Contains(errs, "run it as root") {
+			t.Fatalf("tokens as uid 1000: exit %d, %q", code, errs)
+		}
+	})
 }

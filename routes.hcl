@@ -75,9 +75,9 @@ metrics {
 #     cookie_key_file    = "/var/lib/gatehouse/oidc/cookie.keys"
 #   }
 #
-# (README: "Family sign-in" has the Keycloak client setup.) Until it is
+# (docs/signin.md has the Keycloak client, step by step.) Until it is
 # present, family routes answer 503 "sign-in unavailable": they fail closed
-# rather than open.
+# rather than open (acknowledge = ["family-without-sign-in"] quiets that).
 
 # --- Shared with the family -------------------------------------------------
 

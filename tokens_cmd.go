@@ -1,66 +1,57 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
 	"gatehouse/devices"
-	"gatehouse/routes"
 )
 
-const tokensUsage = `gatehouse tokens — family device tokens (phone and TV apps).
-
-Usage:
-  gatehouse tokens list [-config routes.hcl]
-  gatehouse tokens revoke [-config routes.hcl] ID...
-  gatehouse tokens revoke [-config routes.hcl] -user EMAIL-OR-SUBJECT
+const tokensAbout = `Family device tokens, what phone and TV apps sign in with:
+  gatehouse tokens list [-config FILE]
+  gatehouse tokens revoke [-config FILE] ID...
+  gatehouse tokens revoke [-config FILE] -user EMAIL-OR-SUBJECT
 
 Tokens are kept hashed beside the oidc cookie key file (devices.json). A
 running gateway sees a revocation on the next request that uses the token.
-
-Flags:
-`
+Family members manage their own at /.gatehouse/devices.`
 
 // tokensCommand lists and revokes device tokens in the file the running
 // gateway uses; family members manage their own at /.gatehouse/devices.
 func tokensCommand(args []string, stdout, stderr io.Writer) int {
+	c, _ := lookup("tokens")
 	sub := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		sub, args = args[0], args[1:]
 	}
-	fs := flag.NewFlagSet("gatehouse tokens "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, tokensUsage)
-		fs.PrintDefaults()
-	}
-	config := fs.String("config", "routes.hcl", "the route table `file`")
+	fs := newFlagSet(c, stderr)
+	config := configFlag(fs)
 	user := fs.String("user", "", "revoke: every token of this owner (email or subject)")
 	switch sub {
 	case "list", "revoke":
-	case "", "help", "-h", "-help", "--help":
-		fs.Usage()
-		if sub == "" {
-			return 2
+	case "help":
+		writeHelp(stdout, c, fs)
+		return exitOK
+	case "":
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+			writeHelp(stdout, c, fs)
+			return exitOK
 		}
-		return 0
+		fmt.Fprintf(stderr, "gatehouse tokens: say list or revoke\n")
+		usageLine(stderr, c)
+		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "gatehouse tokens: unknown command %q\n\n", sub)
-		fs.Usage()
-		return 2
+		fmt.Fprintf(stderr, "gatehouse tokens: unknown command %q; say list or revoke\n", sub)
+		usageLine(stderr, c)
+		return exitUsage
 	}
 	// Flags may come before or after the token ids.
 	var ids []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
+		if code, ok := parse(fs, c, args, stdout); !ok {
+			return code
 		}
 		if fs.NArg() == 0 {
 			break
@@ -68,30 +59,34 @@ func tokensCommand(args []string, stdout, stderr io.Writer) int {
 		ids = append(ids, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	cfg, file, diags := routes.Load(*config)
-	if cfg == nil {
-		routes.WriteDiagnostics(stderr, diags, file)
-		return 1
+	// The command line first: a wrong one is said before any file is read.
+	switch {
+	case sub == "list" && (len(ids) > 0 || *user != ""):
+		fmt.Fprintln(stderr, "gatehouse tokens list: takes no arguments")
+		return exitUsage
+	case sub == "revoke" && (len(ids) == 0) == (*user == ""):
+		fmt.Fprintln(stderr, "gatehouse tokens revoke: give token ids or -user, not both")
+		return exitUsage
+	}
+	cfg, ok := load(*config, stderr)
+	if !ok {
+		return exitFailed
 	}
 	if cfg.OIDC == nil {
 		fmt.Fprintf(stderr, "gatehouse tokens: %s has no oidc block, so there are no device tokens\n", *config)
-		return 1
+		return exitFailed
 	}
 	store, err := devices.Open(cfg.OIDC.DeviceTokenFile, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "gatehouse tokens:", err)
-		return 1
+		return exitFailed
 	}
 	switch sub {
 	case "list":
-		if len(ids) > 0 || *user != "" {
-			fmt.Fprintln(stderr, "gatehouse tokens list: takes no arguments")
-			return 2
-		}
 		list, err := store.List(nil)
 		if err != nil {
 			fmt.Fprintln(stderr, "gatehouse tokens:", err)
-			return 1
+			return exitFailed
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tDEVICE\tOWNER\tGROUPS\tCREATED")
@@ -103,12 +98,8 @@ func tokensCommand(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, owner, strings.Join(t.Groups, ","), t.Created.Format("2006-01-02 15:04"))
 		}
 		_ = tw.Flush()
-		return 0
+		return exitOK
 	default: // revoke
-		if (len(ids) == 0) == (*user == "") {
-			fmt.Fprintln(stderr, "gatehouse tokens revoke: give token ids or -user, not both")
-			return 2
-		}
 		gone, err := store.Revoke(func(t devices.Token) bool {
 			if *user != "" {
 				return strings.EqualFold(t.Email, *user) || t.Subject == *user
@@ -122,15 +113,19 @@ func tokensCommand(args []string, stdout, stderr io.Writer) int {
 		})
 		if err != nil {
 			fmt.Fprintln(stderr, "gatehouse tokens:", err)
-			return 1
+			return exitFailed
 		}
 		for _, t := range gone {
 			fmt.Fprintf(stdout, "revoked %s (%s of %s)\n", t.ID, t.Name, t.Email)
 		}
-		if len(ids) > len(gone) {
-			fmt.Fprintf(stderr, "gatehouse tokens: %d of the ids were not found\n", len(ids)-len(gone))
-			return 1
+		switch {
+		case len(ids) > len(gone):
+			fmt.Fprintf(stderr, "gatehouse tokens: %d of the ids %s not found\n", len(ids)-len(gone), map[bool]string{true: "was", false: "were"}[len(ids)-len(gone) == 1])
+			return exitFailed
+		case *user != "" && len(gone) == 0:
+			fmt.Fprintf(stderr, "gatehouse tokens: %s has no device tokens\n", *user)
+			return exitFailed
 		}
-		return 0
+		return exitOK
 	}
 }

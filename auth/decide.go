@@ -18,8 +18,13 @@ type Identity struct {
 // TailnetPeer is the peer of a tailnet connection as access decisions see
 // it: AdminSet.Peer makes it from the tailnet's PeerRecord.
 type TailnetPeer struct {
-	Login  string // empty for tagged nodes
-	Name   string
+	Login string // empty for tagged nodes
+	// Name is the user's display name (for Tailscale-User-Name); empty for
+	// tagged nodes.
+	Name string
+	// Device is the node's name on the tailnet: denial pages name it, and
+	// rate limits count per device.
+	Device string
 	Tags   []string
 	Admin  bool // in the admin set (by login, tag or grant)
 	Shared bool // shared in from another tailnet

@@ -65,7 +65,7 @@ func TestDecide(t *testing.T) {
 func TestTaggedPeerCarriesNoLogin(t *testing.T) {
 	admins := NewAdminSet([]string{"admin@example.com"}, "")
 	p := admins.Peer(rec("admin@example.com", []string{"tag:server"}, false, nil))
-	if p.Login != "" || p.Admin || p.Name != "dev" || len(p.Tags) != 1 || p.Tags[0] != "tag:server" {
+	if p.Login != "" || p.Admin || p.Device != "dev" || len(p.Tags) != 1 || p.Tags[0] != "tag:server" {
 		t.Fatalf("tagged node with the admin's login became %+v", p)
 	}
 	if got := (Identity{Tailnet: p}).String(); got != "tag:server" {

@@ -88,7 +88,7 @@ func (a AdminSet) Peer(rec *PeerRecord) *TailnetPeer {
 	if rec == nil {
 		return nil
 	}
-	p := &TailnetPeer{Name: rec.Device, Shared: rec.Shared}
+	p := &TailnetPeer{Device: rec.Device, Shared: rec.Shared}
 	if len(rec.Tags) > 0 {
 		p.Tags = slices.Clone(rec.Tags)
 		for _, t := range p.Tags {

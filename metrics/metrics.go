@@ -25,6 +25,8 @@ type Metrics struct {
 	SignIns        *prometheus.CounterVec   // outcome
 	Reloads        *prometheus.CounterVec   // result
 	TailnetNodes   *prometheus.GaugeVec     // state
+	BackendUp      *prometheus.GaugeVec     // route
+	BackendCheck   *prometheus.GaugeVec     // route
 }
 
 // New registers every metric. stats reads the rate limiter's store.
@@ -55,8 +57,14 @@ func New(stats func() (tracked int, evictions, freed uint64)) *Metrics {
 	m.TailnetNodes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "gatehouse_tailnet_nodes", Help: "Tailnet nodes, by state (kept, up).",
 	}, []string{"state"})
+	m.BackendUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gatehouse_backend_up", Help: "1 if the route's backend passed its last health check, 0 if not.",
+	}, []string{"route"})
+	m.BackendCheck = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gatehouse_backend_check_seconds", Help: "How long the route's last backend health check took.",
+	}, []string{"route"})
 	m.Registry.MustRegister(m.Requests, m.Duration, m.UpstreamErrors, m.RateLimited, m.Bans,
-		m.SignIns, m.Reloads, m.TailnetNodes,
+		m.SignIns, m.Reloads, m.TailnetNodes, m.BackendUp, m.BackendCheck,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if stats != nil {
 		m.Registry.MustRegister(

@@ -189,6 +189,51 @@ rec {
       ];
     };
 
+  # A word for sh, in single quotes.
+  shellArg = s: "'" + replaceStrings [ "'" ] [ "'\\''" ] s + "'";
+
+  # The `gatehouse` command the module puts on the host's PATH. Every
+  # command reads the service's route table ($GATEHOUSE_CONFIG is the
+  # default of -config; an explicit -config still wins). `tokens` and
+  # `login` read and write the service's state directory, so they run as
+  # the service's own dynamic user through systemd-run: units that share
+  # DynamicUser's User= name share its UID (systemd.exec(5), DynamicUser=),
+  # so files they write stay readable to the service, which a file written
+  # there by root would not be. `systemd-run --wait` exits with the
+  # command's status.
+  cliWrapper =
+    {
+      exe,
+      configFile,
+      systemdRun,
+      id,
+      user,
+      stateDir,
+    }:
+    let
+      q = shellArg;
+    in
+    ''
+      # gatehouse on this host: the service's route table by default.
+      GATEHOUSE_CONFIG=''${GATEHOUSE_CONFIG:-${q configFile}}
+      export GATEHOUSE_CONFIG
+      case "''${1-}" in
+      tokens | login)
+        if [ "$(${q id} -u)" != 0 ]; then
+          echo "gatehouse $1: run it as root (sudo gatehouse $1 ...): it works on the service's state in ${stateDir}, as the service's user" >&2
+          exit 1
+        fi
+        exec ${q systemdRun} --quiet --wait --pipe --collect --service-type=exec \
+          --property=DynamicUser=yes --property=User=${q user} \
+          --property=StateDirectory=${q (baseNameOf stateDir)} --property=StateDirectoryMode=0700 \
+          --property=UMask=0077 --working-directory=${q stateDir} \
+          --setenv=GATEHOUSE_CONFIG="$GATEHOUSE_CONFIG" \
+          -- ${q exe} "$@"
+        ;;
+      esac
+      exec ${q exe} "$@"
+    '';
+
   # The port of a "host:port" listen address, or null.
   listenPort =
     s:

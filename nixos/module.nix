@@ -37,6 +37,9 @@ let
 
   credentialDir = "/run/credentials/gatehouse.service";
   stateDir = "/var/lib/gatehouse";
+  # DynamicUser's name: the host's `gatehouse` command runs `tokens` and
+  # `login` under the same name, and so with the same UID (nixos/lib.nix).
+  user = "gatehouse";
   etcPath = "/etc/gatehouse/routes.hcl";
 
   credentials = lib.filterAttrs (_: f: f != null) {
@@ -292,6 +295,38 @@ let
     ++ lib.optionals cfg.lan.enable lanPorts;
   lowPort = lib.any (p: p < 1024) ports;
 
+  # --- the host's gatehouse command ---------------------------------------------
+
+  cli = pkgs.writeShellScriptBin "gatehouse" (
+    gl.cliWrapper {
+      exe = lib.getExe cfg.package;
+      inherit configFile user stateDir;
+      systemdRun = "${config.systemd.package}/bin/systemd-run";
+      id = "${pkgs.coreutils}/bin/id";
+    }
+  );
+
+  # --- the Cloudflare tunnel ----------------------------------------------------
+
+  # The tunnel named by cloudflare.tunnel, and the others defined. The
+  # module's own ingress rules define the named one even when nothing else
+  # does: a misspelt name makes a tunnel without credentials, which
+  # cloudflared cannot run, and every public host then falls through to
+  # the tunnel's 404.
+  tunnels = config.services.cloudflared.tunnels or { };
+  tunnel = if cfg.cloudflare.tunnel == null then { } else tunnels.${cfg.cloudflare.tunnel} or { };
+  set = n: (tunnel.${n} or null) != null;
+  tunnelRuns = set "credentialsFile" || set "tokenFile" || set "token";
+  otherTunnels = lib.filter (n: n != cfg.cloudflare.tunnel) (lib.attrNames tunnels);
+  tokenTunnel = set "tokenFile" || set "token";
+  # cloudflared finds a tunnel named by its name through Cloudflare's API,
+  # which needs the account certificate; by its UUID it needs only the
+  # credentials file (cloudflare/cloudflared cmd/cloudflared/tunnel/subcommands.go,
+  # `tunnel run`). nixpkgs' module passes the attribute name as the tunnel.
+  isUUID = n: builtins.match "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}" n != null;
+  hasCertificate = set "certificateFile" || (config.services.cloudflared.certificateFile or null) != null;
+  hostList = lib.concatStringsSep ", " cfg.cloudflare.hostnames;
+
   secretFiles = lib.filterAttrs (_: f: f != null) {
     "services.gatehouse.tailnet.authKeyFile" = cfg.tailnet.authKeyFile;
     "services.gatehouse.tailnet.clientSecretFile" = cfg.tailnet.clientSecretFile;
@@ -317,7 +352,7 @@ in
       example = literalExpression "import ./nixos/examples/routes.nix";
       description = ''
         The route table, written in Nix with routes.hcl's own names and
-        rendered to HCL (see the README's routes.hcl reference). Blocks are
+        rendered to HCL (see docs/routes-hcl.md). Blocks are
         attrsets; `route` and `path` are keyed by their label. The module sets
         `cloudflare.listen`, the tailnet node settings and the credential
         paths itself. Checked with `gatehouse check` at build time.
@@ -346,6 +381,18 @@ in
       default = pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform;
       defaultText = literalExpression "pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform";
       description = "Run `gatehouse check` on the route table when the system is built.";
+    };
+
+    cli.enable = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Put a `gatehouse` command on the system's PATH that reads the
+        service's route table (so `gatehouse routes`, `gatehouse check` need
+        no -config) and runs `gatehouse tokens` and `gatehouse login` as the
+        service's user on its state directory (as root: `sudo gatehouse
+        tokens list`).
+      '';
     };
 
     cloudflare = {
@@ -565,6 +612,17 @@ in
         message = "services.gatehouse.lan.openFirewall opens ports on lan.interfaces only; name the home network's interfaces there.";
       }
       {
+        assertion = cfg.cloudflare.tunnel == null || tunnelRuns;
+        message =
+          "services.gatehouse.cloudflare.tunnel = \"${toString cfg.cloudflare.tunnel}\", but services.cloudflared.tunnels.\"${toString cfg.cloudflare.tunnel}\" has no credentialsFile or tokenFile, so cloudflared cannot run it and every public host would answer 404. "
+          + (
+            if otherTunnels == [ ] then
+              "Define the tunnel: create it with `cloudflared tunnel create` and set its credentialsFile (the JSON file it wrote), or set tokenFile."
+            else
+              "Tunnels defined: ${lib.concatMapStringsSep ", " (n: "\"${n}\"") otherTunnels}; name one of them, or give this one a credentialsFile or tokenFile."
+          );
+      }
+      {
         assertion = !lib.any (a: lib.hasPrefix "-config" a || lib.hasPrefix "--config" a) cfg.extraArgs;
         message = "services.gatehouse.extraArgs: do not pass -config; use routes or routesFile (ExecReload checks the same file).";
       }
@@ -578,7 +636,14 @@ in
       message = "${opt} = \"${f}\": give an absolute path outside the Nix store (the store is world-readable); the file is read when the service starts.";
     }) secretFiles;
 
-    warnings = optional (cfg.cloudflare.tunnel != null && !config.services.cloudflared.enable) "services.gatehouse.cloudflare.tunnel = \"${cfg.cloudflare.tunnel}\" adds ingress rules to services.cloudflared, but services.cloudflared.enable is false: nothing forwards to the Cloudflare door.";
+    warnings =
+      optional (cfg.cloudflare.tunnel != null && !config.services.cloudflared.enable) "services.gatehouse.cloudflare.tunnel = \"${cfg.cloudflare.tunnel}\" adds ingress rules to services.cloudflared, but services.cloudflared.enable is false: nothing forwards to the Cloudflare door."
+      ++ optional (cfg.cloudflare.tunnel != null && tokenTunnel) "services.cloudflared.tunnels.\"${cfg.cloudflare.tunnel}\" runs with a token, and cloudflared run with a token ignores the ingress rules written on this host (services.gatehouse wrote one per public host). Set them in Cloudflare's dashboard instead: Zero Trust > Networks > Tunnels > your tunnel > Public Hostname, one per host (${hostList}), each with service ${doorURL}. Or run the tunnel with credentialsFile, so the rules written here apply."
+      ++ optional (
+        cfg.cloudflare.tunnel != null && set "credentialsFile" && !isUUID cfg.cloudflare.tunnel && !hasCertificate
+      ) "services.cloudflared.tunnels.\"${cfg.cloudflare.tunnel}\" is named by name, not by its UUID: cloudflared then looks the tunnel up with the account certificate (certificateFile), which is not set, and fails. Name the tunnel by the UUID `cloudflared tunnel list` shows (services.cloudflared.tunnels.\"<UUID>\" and services.gatehouse.cloudflare.tunnel = \"<UUID>\"), or set certificateFile.";
+
+    environment.systemPackages = mkIf cfg.cli.enable [ cli ];
 
     networking.firewall.interfaces = mkIf (cfg.lan.enable && cfg.lan.openFirewall) (
       lib.genAttrs cfg.lan.interfaces (_: {
@@ -615,6 +680,7 @@ in
           TimeoutStopSec = "${userRoutes.server.shutdown_timeout or "30s"} 15s";
 
           DynamicUser = true;
+          User = user;
           StateDirectory = "gatehouse"; # tsnet state, cookie keys, device tokens
           StateDirectoryMode = "0700";
           WorkingDirectory = stateDir;

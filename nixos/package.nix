@@ -7,7 +7,14 @@
 # the toolchain of buildGo126Module accepts it with GOTOOLCHAIN=local.
 {
   lib,
-  buildGo126Module,
+  # Absent from nixpkgs without Go 1.26 (NixOS 26.05 and older): say so
+  # instead of "called without required argument".
+  buildGo126Module ? throw ''
+    gatehouse needs Go 1.26 (buildGo126Module), which this nixpkgs does not have.
+    Build it with nixos-unstable: in your flake, inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable"
+    (with inputs.gatehouse.inputs.nixpkgs.follows = "nixpkgs"), or drop the follows line so
+    gatehouse builds with its own nixpkgs input.
+  '',
   # Stamped into `gatehouse version`; the flake passes the commit.
   version ? "0.0.0-dev",
 }:

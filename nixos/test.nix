@@ -19,6 +19,7 @@ let
     cp key.pem cert.pem $out
   '';
   stunPort = 3478;
+  tunnelID = "6ff42ae2-765d-4adf-8112-31c55c1551ef";
   backendPort = 8081;
   backend = "http://127.0.0.1:${toString backendPort}";
 
@@ -116,8 +117,9 @@ in
           };
           # The tunnel itself needs Cloudflare; only the ingress it would get
           # is checked, below.
-          cloudflare.tunnel = "home";
+          cloudflare.tunnel = tunnelID;
         };
+        services.cloudflared.tunnels.${tunnelID}.credentialsFile = "/var/lib/cloudflared/${tunnelID}.json";
         # Gatehouse opens no port: the firewall stays shut (tsnet dials out).
         networking.firewall.enable = true;
         # LoadCredential needs the key file, which the test script writes
@@ -153,7 +155,7 @@ in
   testScript =
     { nodes, ... }:
     let
-      ingress = nodes.server.services.cloudflared.tunnels.home.ingress;
+      ingress = nodes.server.services.cloudflared.tunnels.${tunnelID}.ingress;
       moreRoutes = "${nodes.server.system.build.toplevel}/specialisation/moreRoutes";
     in
     ''
@@ -247,6 +249,18 @@ in
           assert code == "403", f"bob got {code} from the admin-only route"
           # A members route lets bob in.
           bob.wait_until_succeeds(f"curl -sf http://{app}/ | grep -q 'hello from the backend'", timeout=60)
+
+      with subtest("the gatehouse command on PATH reads the service's table and state"):
+          server.succeed("gatehouse check | grep -q 'ok'")
+          server.succeed("gatehouse routes | grep -q radarr")
+          # login runs as the service's user on its state directory: every
+          # node the service joined is found there.
+          out = server.succeed("gatehouse login")
+          for node in ("gatehouse", "app", "radarr"):
+              assert f"{node}: already joined" in out, out
+          # The command's exit status comes back through systemd-run.
+          rc, out = server.execute("gatehouse tokens list 2>&1")
+          assert rc == 1 and "no oidc block" in out, (rc, out)
 
       def main_pid():
           return server.succeed("systemctl show -p MainPID --value gatehouse.service").strip()

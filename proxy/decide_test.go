@@ -17,9 +17,9 @@ import (
 // only Allow lets the request on.
 func TestDecide(t *testing.T) {
 	g := stageGateway(t)
-	member := &auth.TailnetPeer{Login: "bob@example.com", Name: "bob's laptop"}
-	admin := &auth.TailnetPeer{Login: "admin@example.com", Name: "laptop", Admin: true}
-	tagged := &auth.TailnetPeer{Name: "server", Tags: []string{"tag:media"}}
+	member := &auth.TailnetPeer{Login: "bob@example.com", Name: "Bob", Device: "bob's laptop"}
+	admin := &auth.TailnetPeer{Login: "admin@example.com", Name: "Admin", Device: "laptop", Admin: true}
+	tagged := &auth.TailnetPeer{Device: "server", Tags: []string{"tag:media"}}
 	alice := &auth.FamilyUser{Subject: "s-alice", Email: "alice@example.com"}
 	kid := &auth.FamilyUser{Subject: "s-kid", Email: "kid@example.com", Groups: []string{"kids"}}
 	cases := []struct {

@@ -143,4 +143,7 @@ func (h *doorHandler) end(v *visit, r *http.Request) {
 	if h.g.accessLog {
 		h.g.logAccess(v.lw, r, v.routeName, v.fwd, v.id, v.start)
 	}
+	if h.g.onAnswer != nil {
+		h.g.answered(v.lw, r, r.RequestURI, v.routeName, v.fwd, v.id, v.start)
+	}
 }

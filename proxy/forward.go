@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"gatehouse/forward"
 	"gatehouse/page"
@@ -14,6 +16,7 @@ import (
 // package). When no answer comes, the client gets a page saying whose
 // fault that is.
 func (h *doorHandler) forward(v *visit, r *http.Request) {
+	v.lw.forwarded = true
 	if err := v.st.upstreams[v.m.Route].backend.Serve(v.lw, r); err != nil {
 		h.g.forwardFailed(v.lw, r, v.m.Route, h.doorName, err)
 	}
@@ -48,10 +51,21 @@ func (g *Gateway) forwardFailed(w http.ResponseWriter, req *http.Request, r *rou
 		}
 		page.Write(w, http.StatusGatewayTimeout, gatewayTimeoutPage(r.Name, timeout))
 	default:
-		g.log.Warn("backend error", "route", r.Name, "err", err)
+		var since time.Time
+		known := false
+		if g.health != nil {
+			since, known = g.health.DownSince(r.Name)
+		}
+		// The health check logged the outage once; every visitor's 502
+		// during it is not news.
+		level := slog.LevelWarn
+		if known {
+			level = slog.LevelDebug
+		}
+		g.log.Log(req.Context(), level, "backend error", "route", r.Name, "err", err)
 		if g.metrics != nil {
 			g.metrics.UpstreamErrors.WithLabelValues(r.Name).Inc()
 		}
-		page.Write(w, http.StatusBadGateway, badGatewayPage(r.Name))
+		page.Write(w, http.StatusBadGateway, badGatewayPage(r.Name, since))
 	}
 }

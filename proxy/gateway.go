@@ -33,6 +33,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gatehouse/auth"
 	"gatehouse/forward"
@@ -56,6 +57,14 @@ type Gateway struct {
 	metricsCache sync.Map // door+route → *metrics.RouteDoor
 	// signInLimit guards gatehouse's own sign-in endpoints.
 	signInLimit *ratelimit.Limiter
+	health      Health
+	onAnswer    func(Answer)
+}
+
+// Health tells the doors what the backend checks found (health.Checker
+// implements it), so a 502 can say since when a service has not answered.
+type Health interface {
+	DownSince(route string) (time.Time, bool)
 }
 
 // SignIn is family sign-in as the doors need it; the signin package
@@ -133,6 +142,12 @@ type Options struct {
 	// ReverseProxyOnly forwards every request through
 	// httputil.ReverseProxy, never the direct path: for comparing the two.
 	ReverseProxyOnly bool
+	// Health, if set, is asked when a backend fails; nil: the 502 page
+	// says nothing of since when.
+	Health Health
+	// Answered, if set, is called after every request a door answered
+	// (on the request's goroutine: it must be quick).
+	Answered func(Answer)
 }
 
 // New builds a Gateway serving t.
@@ -140,7 +155,8 @@ func New(t *routes.Table, opt Options) *Gateway {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	g := &Gateway{log: opt.Logger, accessLog: opt.AccessLog, limits: opt.Limits, metrics: opt.Metrics}
+	g := &Gateway{log: opt.Logger, accessLog: opt.AccessLog, limits: opt.Limits, metrics: opt.Metrics,
+		health: opt.Health, onAnswer: opt.Answered}
 	g.client = forward.NewClient(forward.Options{
 		Logger:           opt.Logger,
 		SocketFor:        g.socketFor,

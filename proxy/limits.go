@@ -91,9 +91,9 @@ func limitIdentity(id auth.Identity) string {
 	case id.Family != nil && id.Family.Subject != "":
 		return "family:" + id.Family.Subject
 	case id.Tailnet != nil && id.Tailnet.Login != "":
-		return "tailnet:" + id.Tailnet.Login + "/" + id.Tailnet.Name
+		return "tailnet:" + id.Tailnet.Login + "/" + id.Tailnet.Device
 	case id.Tailnet != nil:
-		return "tailnet:" + id.Tailnet.Name
+		return "tailnet:" + id.Tailnet.Device
 	}
 	return ""
 }
@@ -106,6 +106,9 @@ func (g *Gateway) tooMany(w http.ResponseWriter, route string, v ratelimit.Verdi
 	if v.Banned {
 		reason, body = "banned", bannedPage
 	}
+	if lw, ok := w.(*loggingWriter); ok {
+		lw.limit = reason
+	}
 	if g.metrics != nil {
 		g.metrics.RateLimited.WithLabelValues(route, reason).Inc()
 	}
@@ -113,42 +116,13 @@ func (g *Gateway) tooMany(w http.ResponseWriter, route string, v ratelimit.Verdi
 	page.Write(w, http.StatusTooManyRequests, body)
 }
 
-// merge fills the unset fields of a limit from the enclosing one.
-func merge(inner, outer *routes.Limit) *routes.Limit {
-	if inner == nil {
-		return outer
-	}
-	if outer == nil {
-		return inner
-	}
-	m := *inner
-	if m.Rate == 0 {
-		m.Rate, m.Burst = outer.Rate, max(m.Burst, outer.Burst)
-	}
-	if m.Burst == 0 {
-		m.Burst = outer.Burst
-	}
-	if m.TotalRate == 0 {
-		m.TotalRate, m.TotalBurst = outer.TotalRate, max(m.TotalBurst, outer.TotalBurst)
-	}
-	if m.Concurrent == 0 {
-		m.Concurrent = outer.Concurrent
-	}
-	return &m
-}
-
+// rule is the limiter rule of a limit, bursts filled (routes.Limit.Filled).
 func rule(l *routes.Limit) ratelimit.Rule {
 	if l == nil {
 		return ratelimit.Rule{}
 	}
-	r := ratelimit.Rule{Rate: l.Rate, Burst: l.Burst, TotalRate: l.TotalRate, TotalBurst: l.TotalBurst, Concurrent: l.Concurrent}
-	if r.Rate > 0 && r.Burst == 0 {
-		r.Burst = max(int(r.Rate), 1)
-	}
-	if r.TotalRate > 0 && r.TotalBurst == 0 {
-		r.TotalBurst = max(int(r.TotalRate), 1)
-	}
-	return r
+	f := l.Filled()
+	return ratelimit.Rule{Rate: f.Rate, Burst: f.Burst, TotalRate: f.TotalRate, TotalBurst: f.TotalBurst, Concurrent: f.Concurrent}
 }
 
 // buildLimits makes one limiter per route (from the route's limit block
@@ -160,7 +134,7 @@ func buildLimits(reg *ratelimit.Registry, cfg *routes.Config) map[*routes.Route]
 	out := map[*routes.Route]routeLimits{}
 	for _, r := range cfg.Routes {
 		var rl routeLimits
-		routeLimit := merge(r.Limit, cfg.Limit)
+		routeLimit := r.Limit.Over(cfg.Limit)
 		if rule := rule(routeLimit); rule != (ratelimit.Rule{}) {
 			rl.route = reg.Limiter("route/"+r.Name, rule, nil)
 		}

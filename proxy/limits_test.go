@@ -76,3 +76,16 @@ func TestAdmit(t *testing.T) {
 		}
 	})
 }
+
+// Rate limits count per tailnet device: one user's two devices are two
+// clients, whatever the user's display name; a tagged device is its own.
+func TestLimitIdentityPerTailnetDevice(t *testing.T) {
+	laptop := limitIdentity(auth.Identity{Tailnet: &auth.TailnetPeer{Login: "alice@example.com", Name: "Alice", Device: "laptop"}})
+	phone := limitIdentity(auth.Identity{Tailnet: &auth.TailnetPeer{Login: "alice@example.com", Name: "Alice", Device: "phone"}})
+	if laptop == phone || laptop != "tailnet:alice@example.com/laptop" {
+		t.Errorf("alice's laptop %q and phone %q", laptop, phone)
+	}
+	if got := limitIdentity(auth.Identity{Tailnet: &auth.TailnetPeer{Device: "nas", Tags: []string{"tag:server"}}}); got != "tailnet:nas" {
+		t.Errorf("tagged device: %q", got)
+	}
+}

@@ -40,9 +40,16 @@ func writeNotFound(w http.ResponseWriter) {
 	page.Write(w, http.StatusNotFound, notFoundPage)
 }
 
-func badGatewayPage(route string) []byte {
-	return page.Render(http.StatusBadGateway, "Service not answering",
-		"The service <b>"+html.EscapeString(route)+"</b> is not answering right now. It may be restarting; try again in a minute.")
+// badGatewayPage says a backend did not answer, and since when its health
+// check has not reached it when that is known (since non-zero).
+func badGatewayPage(route string, since time.Time) []byte {
+	msg := "The service <b>" + html.EscapeString(route) + "</b> is not answering right now. It may be restarting; try again in a minute."
+	if !since.IsZero() {
+		msg = "The service <b>" + html.EscapeString(route) + "</b> has not answered since " +
+			html.EscapeString(since.UTC().Format("2006-01-02 15:04:05 UTC")) + " (" + html.EscapeString(time.Since(since).Round(time.Second).String()) +
+			"). The person who runs this server can see it on the gatehouse dashboard; try again later."
+	}
+	return page.Render(http.StatusBadGateway, "Service not answering", msg)
 }
 
 func gatewayTimeoutPage(route string, timeout time.Duration) []byte {
@@ -89,11 +96,11 @@ func forbiddenPage(route string, id auth.Identity, tc *routes.TailnetConfig, aga
 	if p := id.Tailnet; p != nil {
 		switch {
 		case p.Login != "":
-			who = p.Login + " on the device " + p.Name
+			who = p.Login + " on the device " + p.Device
 		case len(p.Tags) > 0:
-			who = "the tagged device " + p.Name + " (" + strings.Join(p.Tags, ", ") + ")"
+			who = "the tagged device " + p.Device + " (" + strings.Join(p.Tags, ", ") + ")"
 		default:
-			who = "the device " + p.Name
+			who = "the device " + p.Device
 		}
 		if p.Shared {
 			who += ", shared in from another tailnet"

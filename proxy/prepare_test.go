@@ -39,7 +39,7 @@ func TestSetOutboundHeaders(t *testing.T) {
 				"Tailscale-User-Login": {"alice@example.com"}, "Remote-User": {"alice@example.com"},
 				"Tailscale-User-Name": {"Alice"}, "Remote-Name": {"Alice"}}},
 		{name: "tagged device: no person to name", fwd: forwarded{proto: "http"}, dr: tailnetHeaders,
-			id:   auth.Identity{Tailnet: &auth.TailnetPeer{Name: "server", Tags: []string{"tag:ops"}, Admin: true}},
+			id:   auth.Identity{Tailnet: &auth.TailnetPeer{Device: "server", Tags: []string{"tag:ops"}, Admin: true}},
 			want: http.Header{"X-Forwarded-Proto": {"http"}, "X-Forwarded-Host": {"app.example.com"}}},
 		{name: "family member", fwd: forwarded{proto: "https"}, dr: familyHeaders,
 			id: auth.Identity{Family: &auth.FamilyUser{Subject: "s", Email: "alice@example.com", Username: "alice", Groups: []string{"family", "kids"}}},

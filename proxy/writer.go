@@ -27,6 +27,10 @@ type loggingWriter struct {
 	// closeConn: the connection closes after this answer, whatever the
 	// handler set in the header.
 	closeConn bool
+	// limit is why a 429 was sent ("rate", "banned"), for Answer.
+	limit string
+	// forwarded: the request went on to the backend, for Answer.
+	forwarded bool
 }
 
 func (w *loggingWriter) WriteHeader(code int) {

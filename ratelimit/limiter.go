@@ -241,3 +241,29 @@ func (g *Registry) Bans(now time.Time) []Ban {
 func RetryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
+
+// Unban lifts the ban of client (as Ban.Client names it) in scope, and
+// forgets its failures so the next one does not ban it again at once. It
+// reports whether there was such a ban.
+func (g *Registry) Unban(scope, client string, now time.Time) bool {
+	g.mu.Lock()
+	l := g.scopes[scope]
+	g.mu.Unlock()
+	if l == nil {
+		return false
+	}
+	nowNs := now.UnixNano()
+	found := false
+	for i := range g.store.shards {
+		sh := &g.store.shards[i]
+		sh.mu.Lock()
+		for k, e := range sh.m {
+			if k.scope == l.scope && e.bannedTill > nowNs && k.String() == client {
+				e.bannedTill, e.fails, e.failStart = 0, 0, 0
+				found = true
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return found
+}

@@ -183,3 +183,35 @@ func TestFloodStaysUnderCap(t *testing.T) {
 		t.Fatalf("%d idle entries survived the sweep", got)
 	}
 }
+
+// TestUnban lifts one client's ban and its failures, and only that one.
+func TestUnban(t *testing.T) {
+	reg := NewRegistry(1000)
+	ban := &BanRule{Failures: 2, Window: time.Minute, BanFor: 10 * time.Minute, Statuses: []int{401}}
+	login := reg.Limiter("route/wiki/path/login", Rule{}, ban)
+	a, b := ClientKey("", ip("203.0.113.7")), ClientKey("", ip("203.0.113.8"))
+	for _, k := range []Key{a, b} {
+		for range 2 {
+			login.Done(k, login.Allow(k, t0), 401, t0)
+		}
+	}
+	if n := len(reg.Bans(t0)); n != 2 {
+		t.Fatalf("%d bans, want 2", n)
+	}
+	if reg.Unban("route/wiki/path/login", "203.0.113.9", t0) || reg.Unban("route/other", "203.0.113.7", t0) {
+		t.Error("Unban of a client or scope without a ban reported one")
+	}
+	if !reg.Unban("route/wiki/path/login", "203.0.113.7", t0) {
+		t.Fatal("Unban found no ban")
+	}
+	if v := login.Allow(a, t0); !v.OK {
+		t.Errorf("unbanned client refused: %+v", v)
+	}
+	if list := reg.Bans(t0); len(list) != 1 || list[0].Client != "203.0.113.8" {
+		t.Errorf("bans after unban: %+v", list)
+	}
+	// Its failures are forgotten: one more is not a ban yet.
+	if login.Done(a, login.Allow(a, t0), 401, t0) {
+		t.Error("one failure after the unban banned again")
+	}
+}

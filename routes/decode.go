@@ -16,7 +16,7 @@ import (
 // a misspelt name gets "Did you mean …?" with its position for free.
 var (
 	fileSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "domain", Required: true}},
+		Attributes: []hcl.AttributeSchema{{Name: "domain", Required: true}, {Name: "acknowledge"}},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "cloudflare"}, {Type: "tailnet"}, {Type: "lan"}, {Type: "oidc"}, {Type: "metrics"},
 			{Type: "limit"}, {Type: "server"}, {Type: "route", LabelNames: []string{"name"}},
@@ -41,6 +41,10 @@ var (
 		{Name: "groups_from_id_token"}, {Name: "groups_from_access_token"},
 		{Name: "session_lifetime"}, {Name: "refresh_interval"}, {Name: "cookie_key_file"},
 		{Name: "device_token_header"}, {Name: "outage_grace"}, {Name: "device_refresh_interval"},
+		{Name: "portal_host"},
+	}}
+	healthSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "enabled"}, {Name: "path"}, {Name: "interval"}, {Name: "timeout"},
 	}}
 	metricsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen", Required: true}}}
 	limitSchema   = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
@@ -54,10 +58,10 @@ var (
 	routeSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
 			{Name: "backend", Required: true}, {Name: "allow_non_loopback"}, {Name: "max_body"},
-			{Name: "preset"}, {Name: "response_timeout"},
+			{Name: "preset"}, {Name: "response_timeout"}, {Name: "description"}, {Name: "icon"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
-			{Type: "tailnet"}, {Type: "cloudflare"}, {Type: "lan"}, {Type: "limit"},
+			{Type: "tailnet"}, {Type: "cloudflare"}, {Type: "lan"}, {Type: "limit"}, {Type: "health"},
 			{Type: "path", LabelNames: []string{"prefix"}},
 		},
 	}
@@ -77,19 +81,15 @@ var (
 // instead of stopping at the first.
 type decoder struct {
 	diags hcl.Diagnostics
+	// familyWithoutSignIn collects the routes that use family access in a
+	// file without an oidc block, for one warning naming them all.
+	familyWithoutSignIn []routeUse
 }
 
 func (d *decoder) errorf(rng hcl.Range, summary, format string, args ...any) {
 	r := rng
 	d.diags = append(d.diags, &hcl.Diagnostic{
 		Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: &r,
-	})
-}
-
-func (d *decoder) warnf(rng hcl.Range, summary, format string, args ...any) {
-	r := rng
-	d.diags = append(d.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: &r,
 	})
 }
 

@@ -62,7 +62,7 @@ func FuzzParse(f *testing.F) {
 		}
 		tab := Compile(cfg)
 		_ = Summary(cfg)
-		if err := WriteMatrix(io.Discard, cfg); err != nil {
+		if err := WriteMatrix(io.Discard, cfg, MatrixOptions{Verbose: true}); err != nil {
 			t.Fatal(err)
 		}
 		checkLimit := func(where string, l *Limit) {

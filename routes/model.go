@@ -6,6 +6,7 @@ package routes
 import (
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -95,6 +96,8 @@ type Config struct {
 
 	// Warnings are diagnostics that do not stop the config from loading.
 	Warnings hcl.Diagnostics
+	// Acknowledged counts the warnings the file's acknowledge list silenced.
+	Acknowledged int
 }
 
 // CloudflareConfig is the door cloudflared forwards to.
@@ -208,7 +211,11 @@ type OIDCConfig struct {
 	// DeviceTokenHeader is the request header phone and TV apps send their
 	// device token in (canonical form); default X-Gatehouse-Token.
 	DeviceTokenHeader string
-	Range             hcl.Range
+	// PortalHost, when set, is a Cloudflare host that shows the family
+	// portal (the portal is at /.gatehouse/ on every family host too).
+	PortalHost      string
+	PortalHostRange hcl.Range
+	Range           hcl.Range
 }
 
 // MetricsConfig is the Prometheus listener, never reachable through a door.
@@ -263,6 +270,9 @@ type DoorRule struct {
 	// route's.
 	MaxBody int64
 	Range   hcl.Range
+	// HostRange is where the host is written: the `host =` attribute, or
+	// the door block when the host defaults to the route's name.
+	HostRange hcl.Range
 }
 
 // PathRule refines a route's access below a path prefix.
@@ -291,7 +301,29 @@ type Route struct {
 	Presets          []string // the presets that added path rules, in file order
 	// ResponseTimeout overrides the server block's; 0: that one.
 	ResponseTimeout time.Duration
-	Range           hcl.Range
+	// Description and Icon show the route on the family portal and the
+	// admin dashboard; Icon is a short text (an emoji) or an image address.
+	Description string
+	Icon        string
+	// Health is the check gatehouse runs against the backend on its own.
+	Health HealthCheck
+	Range  hcl.Range
+}
+
+// HealthCheck is a route's backend check: a TCP connect, or a GET of Path
+// when set, every Interval, each given Timeout.
+type HealthCheck struct {
+	Off      bool
+	Path     string
+	Interval time.Duration
+	Timeout  time.Duration
+	Range    hcl.Range
+}
+
+// IconIsImage reports whether the route's icon is an image address rather
+// than a text.
+func (r *Route) IconIsImage() bool {
+	return strings.HasPrefix(r.Icon, "https://") || strings.HasPrefix(r.Icon, "http://") || strings.HasPrefix(r.Icon, "/")
 }
 
 // IdentityHeaderNames are the headers a tailnet route may ask gatehouse to
@@ -353,6 +385,26 @@ func (r *Route) UsesAccess(d Door, a Access) bool {
 	}
 	for _, p := range r.Paths {
 		if p.Access[d] != nil && *p.Access[d] == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Opens reports whether the route lets anything through door d: the door
+// as a whole, or a path rule below it, has an access level other than
+// closed. A route closed on a door as a whole, with no path opened, does
+// not exist there.
+func (r *Route) Opens(d Door) bool {
+	dr := r.Doors[d]
+	if dr == nil {
+		return false
+	}
+	if dr.Access != Closed {
+		return true
+	}
+	for _, p := range r.Paths {
+		if p.Access[d] != nil && *p.Access[d] != Closed {
 			return true
 		}
 	}

@@ -78,6 +78,7 @@ func (d *decoder) file(body hcl.Body, filename string) *Config {
 	if c == nil {
 		return cfg
 	}
+	ack := d.acknowledged(c.Attributes)
 	if dom, rng, ok := d.str(c.Attributes, "domain"); ok {
 		dom = strings.TrimSuffix(strings.ToLower(dom), ".")
 		if !validHostname(dom) || !strings.Contains(dom, ".") {
@@ -125,6 +126,8 @@ func (d *decoder) file(body hcl.Body, filename string) *Config {
 		cfg.Routes = append(cfg.Routes, r)
 	}
 	d.crossChecks(cfg)
+	d.familyWithoutSignInCheck()
+	cfg.Acknowledged = d.dropAcknowledged(ack)
 	return cfg
 }
 
@@ -373,6 +376,13 @@ func (d *decoder) oidcClaims(c *hcl.BodyContent, o *OIDCConfig) {
 			o.CookieDomain, o.CookieDomainRange = cd, rng
 		}
 	}
+	if s, rng, ok := d.str(c.Attributes, "portal_host"); ok {
+		h := strings.TrimSuffix(strings.ToLower(s), ".")
+		if !validHostname(h) || !strings.Contains(h, ".") {
+			d.errorf(rng, "Invalid portal_host", `portal_host must be a host name like "home.example.com", not %q.`, s)
+		}
+		o.PortalHost, o.PortalHostRange = h, rng
+	}
 	for _, name := range []string{"groups_from_id_token", "groups_from_access_token"} {
 		paths, rng, ok := d.strList(c.Attributes, name)
 		if !ok {
@@ -470,6 +480,16 @@ func (d *decoder) route(b *hcl.Block, cfg *Config) *Route {
 	// Zero: the server block's response_timeout (Config.ResponseTimeout).
 	r.ResponseTimeout = d.duration(c.Attributes, "response_timeout", 0)
 	r.Limit = d.limit(d.single(c.Blocks, "limit", "route "+r.Name))
+	r.Health = d.health(d.single(c.Blocks, "health", "route "+r.Name))
+	if s, _, ok := d.str(c.Attributes, "description"); ok {
+		r.Description = s
+	}
+	if s, rng, ok := d.str(c.Attributes, "icon"); ok {
+		if strings.ContainsAny(s, "<>\"'") || len(s) > 512 {
+			d.errorf(rng, "Invalid icon", `icon must be a short text or emoji ("📷") or the address of an image ("https://…/icon.png", "/favicon.ico"), not %q.`, s)
+		}
+		r.Icon = s
+	}
 	for _, door := range Doors {
 		db := d.single(c.Blocks, door.String(), "route "+r.Name)
 		if db == nil {
@@ -502,18 +522,57 @@ func (d *decoder) route(b *hcl.Block, cfg *Config) *Route {
 	}
 	d.masterRealmCheck(r)
 	if dr := r.Doors[Cloudflare]; dr != nil && len(dr.IdentityHeaders) > 0 && !r.UsesAccess(Cloudflare, Family) {
-		d.warnf(dr.Range, "Identity headers without family access",
+		d.warnf(WarnIdentityHeadersWithoutFamily, dr.Range, "Identity headers without family access",
 			"route %q sends identity headers on the cloudflare door, but only family access (a session or device token) has an identity to send; they are never set here.", r.Name)
 	}
 	if dr := r.Doors[LAN]; dr != nil && len(dr.IdentityHeaders) > 0 && !r.UsesAccess(LAN, Family) {
-		d.warnf(dr.Range, "Identity headers without family access",
+		d.warnf(WarnIdentityHeadersWithoutFamily, dr.Range, "Identity headers without family access",
 			"route %q sends identity headers on the lan door, but only family access (a session or device token) has an identity to send; they are never set here.", r.Name)
 	}
 	if r.Doors[Tailnet] == nil && r.Doors[Cloudflare] == nil && r.Doors[LAN] == nil {
-		d.warnf(b.DefRange, "Route reachable through no door",
+		d.warnf(WarnRouteWithoutDoor, b.DefRange, "Route reachable through no door",
 			"route %q has neither a tailnet, a cloudflare nor a lan block, so nobody can reach it; add one or remove the route.", r.Name)
 	}
 	return r
+}
+
+// health reads a route's health block; without one the route gets the
+// default check (a TCP connect every 15s).
+func (d *decoder) health(b *hcl.Block) HealthCheck {
+	h := HealthCheck{Interval: 15 * time.Second, Timeout: 5 * time.Second}
+	if b == nil {
+		return h
+	}
+	h.Range = b.DefRange
+	c := d.content(b.Body, healthSchema)
+	if c == nil {
+		return h
+	}
+	if _, ok := c.Attributes["enabled"]; ok {
+		h.Off = !d.boolean(c.Attributes, "enabled")
+	}
+	if s, rng, ok := d.str(c.Attributes, "path"); ok {
+		if !strings.HasPrefix(s, "/") || !validPath(s) {
+			d.errorf(rng, "Invalid health path", `health.path must be a path on the backend beginning with "/", like "/healthz", not %q.`, s)
+		}
+		h.Path = s
+	}
+	h.Interval = d.duration(c.Attributes, "interval", h.Interval)
+	h.Timeout = d.duration(c.Attributes, "timeout", min(h.Timeout, h.Interval))
+	if h.Timeout > h.Interval {
+		d.errorf(b.DefRange, "Health timeout longer than interval", "health.timeout (%s) must not be longer than health.interval (%s).", h.Timeout, h.Interval)
+	}
+	return h
+}
+
+// validPath refuses control bytes and spaces in a configured path.
+func validPath(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func (d *decoder) backend(r *Route, s string, rng hcl.Range) Backend {
@@ -591,10 +650,37 @@ func (d *decoder) checkDoorAccess(door Door, a Access, rng hcl.Range, cfg *Confi
 		d.errorf(rng, "Family sign-in on the tailnet door",
 			"family sign-in is for the cloudflare and lan doors; on the tailnet use members (anyone on the tailnet) or admin.")
 	}
-	if a == Family && cfg.OIDC == nil {
-		d.warnf(rng, "Family route without sign-in",
-			"route %q uses family access but there is no oidc block, so it answers 503 \"sign-in unavailable\" (fails closed) until you add one.", routeName)
+	if a == Family && cfg.OIDC == nil && !slices.ContainsFunc(d.familyWithoutSignIn, func(u routeUse) bool { return u.route == routeName }) {
+		d.familyWithoutSignIn = append(d.familyWithoutSignIn, routeUse{routeName, rng})
 	}
+}
+
+// routeUse is where a route uses something, for a warning that names every
+// route at once.
+type routeUse struct {
+	route string
+	rng   hcl.Range
+}
+
+// familyWithoutSignInCheck says once, for every route, that family routes
+// fail closed without an oidc block: one warning, not one per route.
+func (d *decoder) familyWithoutSignInCheck() {
+	uses := d.familyWithoutSignIn
+	if len(uses) == 0 {
+		return
+	}
+	names := make([]string, len(uses))
+	for i, u := range uses {
+		names[i] = fmt.Sprintf("%q (line %d)", u.route, u.rng.Start.Line)
+	}
+	summary, detail := "Family route without sign-in",
+		"route "+names[0]+" uses family access but there is no oidc block, so it answers 503 \"sign-in unavailable\" (fails closed) until you add one."
+	if len(uses) > 1 {
+		summary, detail = "Family routes without sign-in",
+			"routes "+strings.Join(names[:len(names)-1], ", ")+" and "+names[len(names)-1]+
+				" use family access but there is no oidc block, so they answer 503 \"sign-in unavailable\" (fail closed) until you add one."
+	}
+	d.warnf(WarnFamilyWithoutSignIn, uses[0].rng, summary, "%s", detail)
 }
 
 func (d *decoder) doorRule(r *Route, door Door, b *hcl.Block, cfg *Config) *DoorRule {
@@ -615,6 +701,10 @@ func (d *decoder) doorRule(r *Route, door Door, b *hcl.Block, cfg *Config) *Door
 		d.checkDoorAccess(door, a, rng, cfg, r.Name)
 	}
 	host, rng, ok := d.str(c.Attributes, "host")
+	dr.HostRange = b.DefRange
+	if ok {
+		dr.HostRange = c.Attributes["host"].Range
+	}
 	switch door {
 	case Tailnet:
 		if !ok {
@@ -635,7 +725,7 @@ func (d *decoder) doorRule(r *Route, door Door, b *hcl.Block, cfg *Config) *Door
 		dr.Host = d.lanHost(r, b, host, rng, ok, cfg)
 		if n, rng, ok := d.size(c.Attributes, "max_body"); ok {
 			if r.MaxBody > 0 && n > 0 && n < r.MaxBody {
-				d.warnf(rng, "LAN max_body below the route's",
+				d.warnf(WarnLANMaxBodyBelowRoute, rng, "LAN max_body below the route's",
 					"route %q takes less on the lan door (%d bytes) than its max_body (%d bytes) elsewhere; the lan door is the one for big uploads.", r.Name, n, r.MaxBody)
 			}
 			dr.MaxBody = n
@@ -774,7 +864,7 @@ func (d *decoder) masterRealmCheck(r *Route) {
 		access, rng = *nearest.Access[Cloudflare], nearest.Range
 	}
 	if keycloak && access != Closed {
-		d.warnf(rng, "Keycloak master realm on the cloudflare door",
+		d.warnf(WarnKeycloakMasterRealm, rng, "Keycloak master realm on the cloudflare door",
 			"route %q lets the cloudflare door reach %s/ as %s: Keycloak's master realm, where its admins sign in, belongs on the tailnet. Open only the household realm, like path \"/realms/home/\" { cloudflare = \"app\" }.",
 			r.Name, master, access)
 	}
@@ -790,9 +880,9 @@ func (d *decoder) crossChecks(cfg *Config) {
 				continue
 			}
 			if prev, dup := hosts[dr.Host]; dup {
-				d.errorf(dr.Range, "Duplicate host on the "+door.String()+" door",
+				d.errorf(dr.HostRange, "Duplicate host on the "+door.String()+" door",
 					"%q is already the %s host of route %q (line %d); each host names one route on a door.",
-					dr.Host, door, prev.Name, prev.Doors[door].Range.Start.Line)
+					dr.Host, door, prev.Name, prev.Doors[door].HostRange.Start.Line)
 				continue
 			}
 			hosts[dr.Host] = r
@@ -867,6 +957,14 @@ func (d *decoder) crossChecks(cfg *Config) {
 			}
 		}
 	}
+	if o := cfg.OIDC; o != nil && o.PortalHost != "" {
+		for _, r := range cfg.Routes {
+			if dr := r.Doors[Cloudflare]; dr != nil && dr.Host == o.PortalHost {
+				d.errorf(o.PortalHostRange, "portal_host is a route's host",
+					"portal_host %q is the cloudflare host of route %q; the portal needs a host of its own (the portal is at /.gatehouse/ on every family host already).", o.PortalHost, r.Name)
+			}
+		}
+	}
 	tailnetRoutes := 0
 	for _, r := range cfg.Routes {
 		if r.Doors[Tailnet] != nil {
@@ -885,11 +983,11 @@ func (d *decoder) crossChecks(cfg *Config) {
 		}
 	}
 	if lanRoutes > 0 && cfg.LAN == nil {
-		d.warnf(cfg.Routes[0].Range, "LAN routes without a lan block",
+		d.warnf(WarnLANRoutesWithoutLAN, cfg.Routes[0].Range, "LAN routes without a lan block",
 			"%d routes have a lan door but there is no top-level lan block, so the LAN door is off.", lanRoutes)
 	}
 	if tailnetRoutes > 0 && cfg.Tailnet == nil {
-		d.warnf(cfg.Routes[0].Range, "Tailnet routes without a tailnet block",
+		d.warnf(WarnTailnetRoutesWithoutTailnet, cfg.Routes[0].Range, "Tailnet routes without a tailnet block",
 			"%d routes have a tailnet door but there is no top-level tailnet block, so the tailnet door is off.", tailnetRoutes)
 	}
 	for _, r := range cfg.Routes {

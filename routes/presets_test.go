@@ -162,10 +162,10 @@ func TestPresetExpands(t *testing.T) {
 		}
 	}
 	matrix := checkMatrixRows(t, cfg,
-		"path /api/ (immich preset) (as route) app",
-		"path /.well-known/immich (immich preset) (as route) app",
-		"path /api/auth/admin-sign-up (immich preset) (as route) closed",
-		"path /share (as route) closed",
+		"/api/ cloudflare app (immich preset)",
+		"/.well-known/immich cloudflare app (immich preset)",
+		"/api/auth/admin-sign-up cloudflare closed (immich preset)",
+		"/share cloudflare closed",
 	)
 	if strings.Contains(matrix, "/share/ (immich preset)") {
 		t.Errorf("matrix shows the replaced preset rule:\n%s", matrix)
@@ -177,7 +177,7 @@ func TestPresetExpands(t *testing.T) {
 func checkMatrixRows(t *testing.T, cfg *Config, rows ...string) string {
 	t.Helper()
 	var b strings.Builder
-	if err := WriteMatrix(&b, cfg); err != nil {
+	if err := WriteMatrix(&b, cfg, MatrixOptions{Verbose: true}); err != nil {
 		t.Fatal(err)
 	}
 	have := map[string]bool{}
@@ -267,11 +267,11 @@ route "jellyfin" {
 		}
 	}
 	checkMatrixRows(t, cfg,
-		"path /audiobookshelf/share/ (audiobookshelf-share preset) app",
-		"path /init (audiobookshelf preset) closed",
-		"path /index.php/login/v2/flow (nextcloud preset) family",
-		"path /System/Restart (jellyfin preset) closed",
-		"path /System/Logs family",
+		"/audiobookshelf/share/ cloudflare app (audiobookshelf-share preset)",
+		"/init cloudflare closed (audiobookshelf preset)",
+		"/index.php/login/v2/flow cloudflare family (nextcloud preset)",
+		"/System/Restart cloudflare closed (jellyfin preset)",
+		"/System/Logs cloudflare family",
 	)
 }
 

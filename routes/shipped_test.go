@@ -154,20 +154,19 @@ func TestShippedParses(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatalf("%s:\n%s", shippedFile, formatAll(diags))
 	}
-	// The only warnings are the family routes waiting for an oidc block:
-	// one per family door, none once there is an oidc block.
+	// The only warning is the family routes waiting for an oidc block: one
+	// warning naming every family route, none once there is an oidc block.
 	for _, d := range diags {
-		if d.Severity == hcl.DiagWarning && d.Summary != "Family route without sign-in" {
+		if d.Severity == hcl.DiagWarning && WarningCode(d) != WarnFamilyWithoutSignIn {
 			t.Errorf("unexpected warning: %s", FormatDiagnostic(d))
 		}
 	}
 	wantWarnings := 0
 	if cfg.OIDC == nil {
+		wantWarnings = 1
 		for _, r := range cfg.Routes {
-			for _, door := range []Door{Cloudflare, LAN} {
-				if r.UsesAccess(door, Family) {
-					wantWarnings++
-				}
+			if (r.UsesAccess(Cloudflare, Family) || r.UsesAccess(LAN, Family)) && !strings.Contains(FormatDiagnostic(cfg.Warnings[0]), fmt.Sprintf("%q", r.Name)) {
+				t.Errorf("the warning does not name %s: %s", r.Name, FormatDiagnostic(cfg.Warnings[0]))
 			}
 		}
 	}
@@ -285,40 +284,50 @@ func checkMatch(t *testing.T, tab *Table, door Door, host, p, route string, want
 func TestWriteMatrix(t *testing.T) {
 	cfg := loadShipped(t)
 	var b bytes.Buffer
-	if err := WriteMatrix(&b, cfg); err != nil {
+	if err := WriteMatrix(&b, cfg, MatrixOptions{Verbose: true}); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
 	lines := strings.Split(out, "\n")
-	if got := strings.Fields(lines[0]); strings.Join(got, " ") != "ROUTE BACKEND TAILNET CLOUDFLARE LAN" {
+	if got := strings.Fields(lines[0]); strings.Join(got, " ") != "ROUTE BACKEND TAILNET CLOUDFLARE" {
 		t.Errorf("header = %q", lines[0])
 	}
 	rows := map[string][]string{}
+	lanLines := map[string]string{}
+	last := ""
 	for _, l := range lines[1:] {
-		if f := strings.Fields(l); len(f) > 0 && f[0] != "path" {
+		// Route rows start at the margin; their limit and paths are indented.
+		if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(l, " ") && strings.HasPrefix(f[1], "http") {
 			rows[f[0]] = f
+			last = f[0]
+		} else if strings.HasPrefix(l, "  lan ") {
+			lanLines[last] = l
 		}
 	}
 	for _, row := range shippedMatrix {
-		want := []string{row.name, "http://" + row.backend, row.name + ".<tailnet>", row.tailnet.String()}
+		want := []string{row.name, "http://" + row.backend, row.name, row.tailnet.String()}
 		if row.cfHost != "" {
 			want = append(want, row.cfHost, row.cfRoot.String())
 		} else {
 			want = append(want, "—")
 		}
-		lanHost := row.lanHost
-		if lanHost == "" {
-			lanHost = row.cfHost
-		}
-		want = append(want, lanHost, row.lanRoot.String())
-		if len(row.lanGroups) > 0 {
-			want = append(want, "("+strings.Join(row.lanGroups, ", ")+")")
-		}
-		if row.name == "immich" {
-			want = append(want, "max_body", "20GiB")
-		}
 		if got := rows[row.name]; strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("matrix row %q, want %q", strings.Join(got, " "), strings.Join(want, " "))
+		}
+		// The LAN door is the line right below the row.
+		lanHost := row.lanHost
+		if lanHost == "" {
+			lanHost = "the cloudflare host,"
+		}
+		wantLAN := "  lan " + lanHost + " " + row.lanRoot.String()
+		if len(row.lanGroups) > 0 {
+			wantLAN += " (" + strings.Join(row.lanGroups, ", ") + ")"
+		}
+		if row.name == "immich" {
+			wantLAN += " max_body 20GiB"
+		}
+		if got := lanLines[row.name]; got != wantLAN {
+			t.Errorf("lan line of %s %q, want %q", row.name, got, wantLAN)
 		}
 	}
 	if len(rows) != len(shippedMatrix) {
@@ -326,19 +335,20 @@ func TestWriteMatrix(t *testing.T) {
 	}
 	// Path rules follow their route on indented rows.
 	checkMatrixRows(t, cfg,
-		"path /api/ (immich preset) (as route) app app",
-		"path /rest/ (navidrome preset) (as route) app app",
-		"path /admin (as route) closed closed",
-		"path /realms/home/ (as route) app app",
-		"path /System/Restart (jellyfin preset) (as route) closed closed",
-		"path /api/auth/admin-sign-up (immich preset) (as route) closed closed",
-		"path /index.php/login/v2/flow (nextcloud preset) (as route) family family",
-		"path /robots.txt (as route) app app",
+		"/api/ cloudflare app; lan app (immich preset)",
+		"/rest/ cloudflare app; lan app (navidrome preset)",
+		"/admin cloudflare closed; lan closed",
+		"/realms/home/ cloudflare app; lan app",
+		"/System/Restart cloudflare closed; lan closed (jellyfin preset)",
+		"/api/auth/admin-sign-up cloudflare closed; lan closed (immich preset)",
+		"/index.php/login/v2/flow cloudflare family; lan family (nextcloud preset)",
+		"/robots.txt cloudflare app; lan app",
 	)
-	// The vaultwarden /admin row comes right after the vaultwarden row.
+	// The vaultwarden row is followed by its limit, then its /admin rule.
 	for i, l := range lines {
-		if strings.HasPrefix(l, "vaultwarden ") && !strings.Contains(lines[i+1], "path /admin") {
-			t.Errorf("line after vaultwarden is %q", lines[i+1])
+		if strings.HasPrefix(l, "vaultwarden ") && (!strings.HasPrefix(lines[i+1], "  lan ") || !strings.HasPrefix(lines[i+2], "  limit 50/s, burst 200; 64 at once") ||
+			!strings.HasPrefix(lines[i+3], "  /admin ")) {
+			t.Errorf("lines after vaultwarden are %q", lines[i+1:i+4])
 		}
 	}
 }
@@ -361,7 +371,7 @@ func TestSummary(t *testing.T) {
 		t.Errorf("%d path rules in %s, want %d (99)", paths, shippedFile, wantPaths)
 	}
 	got := Summary(cfg)
-	want := fmt.Sprintf("../routes.hcl: ok — 15 routes (15 on the tailnet, 8 through Cloudflare, 15 on the LAN), 99 path rules, %d warnings", len(cfg.Warnings))
+	want := fmt.Sprintf("../routes.hcl: ok — 15 routes (15 on the tailnet, 8 through Cloudflare, 15 on the LAN), 99 path rules, %s", Count(len(cfg.Warnings), "warning"))
 	if got != want {
 		t.Errorf("Summary = %q\nwant      %q", got, want)
 	}

@@ -89,13 +89,24 @@ func (t *Table) Match(door Door, host, cleanPath string) Match {
 }
 
 // HasHost reports whether host names a route on a door, whatever its
-// access (gatehouse's own endpoints answer only on hosts in the table).
+// access, or is the family portal's host on the Cloudflare door
+// (gatehouse's own endpoints answer only on hosts in the table).
 func (t *Table) HasHost(door Door, host string) bool {
 	if int(door) >= len(t.hosts) {
 		return false
 	}
-	_, ok := t.hosts[door][NormalizeHost(host)]
+	host = NormalizeHost(host)
+	if door == Cloudflare && t.IsPortalHost(host) {
+		return true
+	}
+	_, ok := t.hosts[door][host]
 	return ok
+}
+
+// IsPortalHost reports whether host (normalized) is oidc.portal_host.
+func (t *Table) IsPortalHost(host string) bool {
+	o := t.Config.OIDC
+	return o != nil && o.PortalHost != "" && host == o.PortalHost
 }
 
 // Routes lists the routes of the table in file order.

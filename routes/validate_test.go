@@ -131,8 +131,9 @@ route "b" {
   }
 }
 `,
-		want: []wantDiag{wantErr("t.hcl:11:3", "Duplicate host on the cloudflare door",
-			`"photos.example.com" is already the cloudflare host of route "a" (line 4)`)},
+		// Both point at the `host =` lines, where the fix goes.
+		want: []wantDiag{wantErr("t.hcl:12:5", "Duplicate host on the cloudflare door",
+			`"photos.example.com" is already the cloudflare host of route "a" (line 5)`)},
 	},
 	{
 		name: "same cloudflare host twice, both bare",
@@ -152,8 +153,9 @@ route "b" {
   }
 }
 `,
-		want: []wantDiag{wantErr("t.hcl:11:3", "Duplicate host on the cloudflare door",
-			`"photos.example.com" is already the cloudflare host of route "a" (line 4)`)},
+		// Both point at the `host =` lines, where the fix goes.
+		want: []wantDiag{wantErr("t.hcl:12:5", "Duplicate host on the cloudflare door",
+			`"photos.example.com" is already the cloudflare host of route "a" (line 5)`)},
 	},
 	{
 		name: "same tailnet host twice",
@@ -173,8 +175,10 @@ route "b" {
   }
 }
 `,
+		// Route b's host is its name (no host line): the error points at
+		// its tailnet block, and at route a's host line.
 		want: []wantDiag{wantErr("t.hcl:12:3", "Duplicate host on the tailnet door",
-			`"b" is already the tailnet host of route "a" (line 5)`)},
+			`"b" is already the tailnet host of route "a" (line 6)`)},
 	},
 	{
 		name: "overlapping path rules",
@@ -277,14 +281,15 @@ route "a" {
   }
 }
 `,
+		// One warning for the route, not one per door block and path.
 		want: []wantDiag{
 			wantWarn("t.hcl:6:14", "Family route without sign-in",
-				`route "a" uses family access but there is no oidc block`, "fails closed"),
-			wantWarn("t.hcl:9:18", "Family route without sign-in"),
+				`route "a" (line 6) uses family access but there is no oidc block`, "fails closed",
+				`acknowledge = ["family-without-sign-in"]`),
 		},
 		check: func(t *testing.T, cfg *Config) {
-			if len(cfg.Warnings) != 2 {
-				t.Errorf("Config.Warnings has %d entries, want 2: %v", len(cfg.Warnings), cfg.Warnings)
+			if len(cfg.Warnings) != 1 {
+				t.Errorf("Config.Warnings has %d entries, want 1: %v", len(cfg.Warnings), cfg.Warnings)
 			}
 			if got := cfg.Routes[0].Doors[Cloudflare].Access; got != Family {
 				t.Errorf("cloudflare access = %v, want family", got)

@@ -6,8 +6,11 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"gatehouse/dashboard"
 
 	"gatehouse/routes"
 )
@@ -234,8 +237,16 @@ func (s *Server) Reload(why string) (err error) {
 			s.opt.Reloaded(err)
 		}
 	}()
+	record := dashboard.Reload{At: time.Now(), Why: why}
+	defer func() {
+		record.OK = err == nil
+		s.reloadLog.Add(record)
+	}()
 	cfg, _, diags := routes.Load(s.opt.ConfigPath)
 	if cfg == nil {
+		for _, d := range diags {
+			record.Diagnostics = append(record.Diagnostics, routes.FormatDiagnostic(d))
+		}
 		for _, d := range diags {
 			level := s.log.Error
 			if d.Severity != hcl.DiagError {
@@ -249,6 +260,7 @@ func (s *Server) Reload(why string) (err error) {
 		s.log.Warn(routes.FormatDiagnostic(d))
 	}
 	for _, c := range Diff(s.gw.Table().Config, cfg) {
+		record.Changed = append(record.Changed, c.Name+": "+map[Applies]string{Now: "applied", AtRestart: "applies after restart"}[c.Applies])
 		if c.Applies == AtRestart {
 			s.log.Warn("setting changed; it applies after restart, the running value stays", "setting", c.Name, "running", display(c.Old), "file", display(c.New))
 		} else {
@@ -257,6 +269,7 @@ func (s *Server) Reload(why string) (err error) {
 	}
 	t := routes.Compile(cfg)
 	s.gw.Swap(t)
+	s.health.Sync(cfg.Routes)
 	if s.nodes != nil {
 		s.nodes.Sync(t)
 		s.metrics.TailnetNodes.WithLabelValues("kept").Set(float64(len(s.nodes.Running())))

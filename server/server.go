@@ -18,6 +18,9 @@ import (
 
 	"tailscale.com/tsnet"
 
+	"gatehouse/accesslog"
+	"gatehouse/dashboard"
+	"gatehouse/health"
 	"gatehouse/lan"
 	"gatehouse/metrics"
 	"gatehouse/proxy"
@@ -34,6 +37,11 @@ type Options struct {
 	Config     *routes.Config // as loaded from ConfigPath
 	Log        *slog.Logger
 	AccessLog  bool
+	// AccessLogFile, if set, receives every request in the Combined Log
+	// Format (accesslog/); a value on ReopenLog reopens it (SIGUSR1,
+	// after logrotate moved it).
+	AccessLogFile string
+	ReopenLog     <-chan struct{}
 	// Reload receives a value for every reload request (SIGHUP).
 	Reload <-chan struct{}
 	// Watch re-reads the file when it changes on disk.
@@ -60,6 +68,9 @@ type Options struct {
 	// OIDCClient, if set, talks to the sign-in provider (tests trust their
 	// provider's certificate here).
 	OIDCClient *http.Client
+	// HealthChanged, if set, is called when a backend check changes a
+	// route's state (tests wait on it).
+	HealthChanged func(health.State)
 }
 
 // Server is a gateway with its listeners open, ready to Run.
@@ -70,6 +81,12 @@ type Server struct {
 	limits  *ratelimit.Registry
 	metrics *metrics.Metrics
 	signIns *signInSwitch
+	health  *health.Checker
+	// refusals and reloadLog keep what the dashboard shows.
+	refusals  *dashboard.Refusals
+	reloadLog *dashboard.Reloads
+	dash      *dashboard.Dashboard
+	clf       *accesslog.File // nil: no Combined Log Format file
 
 	cloudflare     net.Listener
 	cloudflareSrv  *http.Server
@@ -102,7 +119,20 @@ func New(o Options) (s *Server, err error) {
 		st := s.limits.Store()
 		return st.Len(), st.Evictions(), st.Freed()
 	})
-	s.gw = proxy.New(routes.Compile(cfg), proxy.Options{Logger: o.Log, AccessLog: o.AccessLog, Limits: s.limits, Metrics: s.metrics})
+	// Backend checks start with the gateway: the 502 page and the
+	// dashboard know a service is down before anyone asks it.
+	s.health = health.New(health.Options{Log: o.Log, Metrics: s.metrics, Changed: o.HealthChanged})
+	s.health.Sync(cfg.Routes)
+	s.closeOnFailure = append(s.closeOnFailure, s.health.Close)
+	s.refusals, s.reloadLog = dashboard.NewRefusals(20), dashboard.NewReloads(20)
+	if o.AccessLogFile != "" {
+		if s.clf, err = accesslog.Open(o.AccessLogFile); err != nil {
+			return nil, fmt.Errorf("%w (change -access-log-file)", err)
+		}
+		s.closeOnFailure = append(s.closeOnFailure, func() { s.clf.Close() })
+	}
+	s.gw = proxy.New(routes.Compile(cfg), proxy.Options{Logger: o.Log, AccessLog: o.AccessLog, Limits: s.limits, Metrics: s.metrics,
+		Health: s.health, Answered: s.answered})
 	s.closeOnFailure = append(s.closeOnFailure, s.gw.Close)
 	// Family sign-in discovers its provider in the background: a provider
 	// that is down never delays the doors.
@@ -110,6 +140,7 @@ func New(o Options) (s *Server, err error) {
 		outcome: func(outcome string) { s.metrics.SignIns.WithLabelValues(outcome).Inc() }}
 	s.signIns.update(cfg.OIDC)
 	s.closeOnFailure = append(s.closeOnFailure, s.signIns.close)
+	s.dash = s.newDashboard()
 
 	if err := s.listenMetrics(); err != nil {
 		return nil, err
@@ -120,7 +151,7 @@ func New(o Options) (s *Server, err error) {
 		}
 	}
 	s.closeOnFailure = append(s.closeOnFailure, func() { s.cloudflare.Close() })
-	s.cloudflareSrv = newHTTPServer(s.gw.Door(routes.Cloudflare), cfg.Server, o.Log)
+	s.cloudflareSrv = newHTTPServer(portalHost(s.gw.Table, s.gw.Door(routes.Cloudflare)), cfg.Server, o.Log)
 	s.openLAN()
 	// Watch before serving: once a request is answered, every later
 	// change to the file is seen.
@@ -160,6 +191,17 @@ func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 // Gateway is the request handler behind every door.
 func (s *Server) Gateway() *proxy.Gateway { return s.gw }
 
+// answered sees every request a door answered.
+func (s *Server) answered(a proxy.Answer) {
+	s.refusals.Record(a)
+	if s.clf != nil {
+		s.clf.Write(a)
+	}
+}
+
+// Health is the backend checker.
+func (s *Server) Health() *health.Checker { return s.health }
+
 // Nodes is the running tailnet node set, nil while the tailnet door is off.
 func (s *Server) Nodes() *tailnet.Nodes { return s.nodes }
 
@@ -169,6 +211,7 @@ func (s *Server) Nodes() *tailnet.Nodes { return s.nodes }
 func (s *Server) Run(ctx context.Context) error {
 	defer s.gw.Close()
 	defer s.signIns.close()
+	defer s.health.Close()
 	if s.metricsSrv != nil {
 		go func() { _ = s.metricsSrv.Serve(s.metricsLn) }()
 		defer s.metricsSrv.Close()
@@ -201,6 +244,15 @@ func (s *Server) Run(ctx context.Context) error {
 		select {
 		case <-s.opt.Reload:
 			_ = s.Reload("reload requested")
+			continue
+		case <-s.opt.ReopenLog:
+			if s.clf != nil {
+				if err := s.clf.Reopen(); err != nil {
+					s.log.Error("access log file not reopened; lines go to the old one", "err", err)
+				} else {
+					s.log.Info("access log file reopened", "file", s.opt.AccessLogFile)
+				}
+			}
 			continue
 		case err := <-serveErr:
 			return fmt.Errorf("cloudflare door: %w", err)
@@ -259,7 +311,7 @@ func (s *Server) startTailnet() {
 		return
 	}
 	s.nodes = tailnet.Start(tc, s.gw.Table(), tailnet.Options{
-		Handlers: s.gw, Log: s.log, Server: s.opt.Config.Server, Started: s.opt.TailnetStarted,
+		Handlers: dashboardHandlers{s}, Log: s.log, Server: s.opt.Config.Server, Started: s.opt.TailnetStarted,
 	})
 	s.metrics.TailnetNodes.WithLabelValues("kept").Set(float64(len(s.nodes.Running())))
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 
 	"gatehouse/proxy"
 	"gatehouse/routes"
@@ -23,12 +24,15 @@ type signInSwitch struct {
 	outcome func(string) // gatehouse_signins_total
 	limits  signin.LimiterSource
 	cur     *signin.SignIn
+	// live is cur for readers outside reloads (the dashboard).
+	live atomic.Pointer[signin.SignIn]
 }
 
 func (s *signInSwitch) update(cfg *routes.OIDCConfig) {
 	if cfg == nil {
 		if s.cur != nil {
 			s.gw.SetSignIn(nil)
+			s.live.Store(nil)
 			s.cur.Close()
 			s.cur = nil
 			s.log.Info("family sign-in off: no oidc block; family routes answer 503")
@@ -48,6 +52,7 @@ func (s *signInSwitch) update(cfg *routes.OIDCConfig) {
 		return
 	}
 	s.gw.SetSignIn(next)
+	s.live.Store(next)
 	if s.cur != nil {
 		s.cur.Close()
 	}

@@ -44,8 +44,7 @@ func BenchmarkTailnetNodeRSS(b *testing.B) {
 		base := vmRSS(b)
 
 		dir := b.TempDir()
-		keyFile := filepath.Join(dir, "authkey")
-		os.WriteFile(keyFile, []byte("tskey-test\n"), 0o600)
+		keyFile := writeAuthKey(b, dir)
 		config := filepath.Join(dir, "routes.hcl")
 		names := []string{"one", "two", "three", "four"}
 		// The shared node alone (the routes use it, no nodes of their own).

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -120,6 +121,10 @@ func (p *peer) get(t testing.TB, url string, hdr ...string) answer {
 	for {
 		req, _ := http.NewRequest("GET", url, nil)
 		for i := 0; i+1 < len(hdr); i += 2 {
+			if hdr[i] == "Host" {
+				req.Host = hdr[i+1] // a Host in Header is not sent
+				continue
+			}
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -187,22 +192,61 @@ route %q {
 `, name, backend, access, extra)
 }
 
+// writeAuthKey writes an auth key file in dir (testcontrol takes any key).
+func writeAuthKey(t testing.TB, dir string) string {
+	t.Helper()
+	keyFile := filepath.Join(dir, "authkey")
+	if err := os.WriteFile(keyFile, []byte("tskey-test\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return keyFile
+}
+
 // startTailnetGateway runs a gateway whose tailnet nodes take their
 // certificates from issuer.
 func startTailnetGateway(t testing.TB, configPath string, issuer *certIssuer) *testServer {
 	t.Helper()
-	return startServer(t, configPath, Options{
+	return startTailnetGatewayLogging(t, configPath, issuer, nil)
+}
+
+// startTailnetGatewayLogging is startTailnetGateway with the log kept in
+// log (nil: discarded).
+func startTailnetGatewayLogging(t testing.TB, configPath string, issuer *certIssuer, log *syncLog) *testServer {
+	t.Helper()
+	o := Options{
 		TailnetStarted: func(name string, s *tsnet.Server) {
 			tsnet.TestHooks.LocalBackend(s).ForTest().ConfigureCerts(issuer.getCert)
 		},
-	})
+	}
+	if log != nil {
+		o.Log = slog.New(slog.NewTextHandler(log, nil))
+	}
+	return startServer(t, configPath, o)
+}
+
+// waitLog waits until the log has a line containing want and returns the
+// whole log.
+func waitLog(t testing.TB, log *syncLog, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second) // hang guard
+	for {
+		if s := log.String(); strings.Contains(s, want) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the log never said %q:\n%s", want, log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // The tailnet door, end to end over real WireGuard and real TLS: admins by
 // login, tag and grant reach an admin route; another user gets a 403 there
-// and a 200 on a members route; spoofed identity headers change nothing;
-// the admin route does not exist on the Cloudflare door; a per-route node
-// goes away with its route.
+// naming the user and the device, and a 200 on a members route; spoofed
+// identity headers change nothing; the admin route does not exist on the
+// Cloudflare door; a route closed on the tailnet gets no node; a per-route
+// node removed from the table logs out of the control server and its
+// state goes.
 func TestTailnetDoor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts several tailnet nodes")
@@ -222,16 +266,20 @@ func TestTailnetDoor(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "authkey")
-	os.WriteFile(keyFile, []byte("tskey-test\n"), 0o600)
+	keyFile := writeAuthKey(t, dir)
 	radarr := startBackend(t, identityBackend("radarr"))
 	radicale := startBackend(t, identityBackend("radicale"))
 	routesHCL := tailnetRoute("radarr", radarr, "admin", "") +
-		tailnetRoute("radicale", radicale, "members", `identity_headers = ["Tailscale-User-Login", "Remote-User"]`)
+		tailnetRoute("radicale", radicale, "members", `identity_headers = ["Tailscale-User-Login", "Remote-User"]`) +
+		tailnetRoute("vault", radicale, "closed", "")
 	config := filepath.Join(dir, "routes.hcl")
 	writeFile(t, config, tailnetConfig(controlURL, filepath.Join(dir, "state"), keyFile,
 		[]string{admin.login, "tag:admin-laptop"}, routesHCL))
-	gw := startTailnetGateway(t, config, issuer)
+	log := &syncLog{}
+	gw := startTailnetGatewayLogging(t, config, issuer, log)
+	if running := gw.Nodes().Running(); slices.Contains(running, "vault") || !slices.Contains(running, "radarr") {
+		t.Errorf("nodes %v: want radarr's and no node for vault, closed on the tailnet", running)
+	}
 
 	radarrURL := "https://radarr." + magicDNS + "/movies"
 	radicaleURL := "https://radicale." + magicDNS + "/cal"
@@ -249,8 +297,8 @@ func TestTailnetDoor(t *testing.T) {
 	})
 	t.Run("other user", func(t *testing.T) {
 		a := family.get(t, radarrURL, "Tailscale-User-Login", admin.login, "Tailscale_User_Login", admin.login, "Remote-User", admin.login)
-		if a.status != 403 || !strings.Contains(a.body, family.login) {
-			t.Fatalf("family on radarr: %d %s (want 403 naming %s)", a.status, a.body, family.login)
+		if a.status != 403 || !strings.Contains(a.body, family.login+" on the device phone") {
+			t.Fatalf("family on radarr: %d %s (want 403 naming %s on the device phone)", a.status, a.body, family.login)
 		}
 		if !strings.Contains(a.body, "tailnet.admins") {
 			t.Errorf("403 page does not say how to get access: %s", a.body)
@@ -318,6 +366,13 @@ func TestTailnetDoor(t *testing.T) {
 		if slices.Contains(gw.Nodes().Running(), "radarr") {
 			t.Fatalf("radarr node still running: %v", gw.Nodes().Running())
 		}
+		logged := waitLog(t, log, "tailnet node logged out of the control server and its state removed")
+		if !strings.Contains(logged, "node=radarr") {
+			t.Errorf("the logout is not radarr's:\n%s", logged)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "state", "radarr")); !os.IsNotExist(err) {
+			t.Errorf("radarr's state directory is still there: %v", err)
+		}
 		if a := admin.get(t, radicaleURL); a.status != 200 {
 			t.Fatalf("radicale after radarr's removal: %d", a.status)
 		}
@@ -368,18 +423,25 @@ func TestCloudflareDoorServesWhileControlIsDown(t *testing.T) {
 	dead.Close() // nothing listens here any more
 
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "authkey")
-	os.WriteFile(keyFile, []byte("tskey-test\n"), 0o600)
+	keyFile := writeAuthKey(t, dir)
 	app := startBackend(t, &reloadBackend{name: "app", release: make(chan struct{})})
 	config := filepath.Join(dir, "routes.hcl")
 	writeFile(t, config, tailnetConfig(deadURL, filepath.Join(dir, "state"), keyFile, nil,
 		tailnetRoute("radarr", app, "admin", "")+appRoute("app", app)))
-	gw := startTailnetGateway(t, config, newCertIssuer(t))
+	log := &syncLog{}
+	gw := startTailnetGatewayLogging(t, config, newCertIssuer(t), log)
 	if st, body := get(t, &http.Client{}, gw.addr, "app.example.com", "/"); st != 200 || body != "app" {
 		t.Fatalf("cloudflare door with the tailnet down: %d %q", st, body)
 	}
 	if !slices.Contains(gw.Nodes().Running(), "radarr") {
 		t.Fatalf("per-route node not kept for retry: %v", gw.Nodes().Running())
+	}
+	// The wait is said, once for the door (two nodes wait), naming the
+	// control server.
+	const waiting = "tailnet door waiting: the control server does not answer"
+	logged := waitLog(t, log, waiting)
+	if n := strings.Count(logged, waiting); n != 1 || !strings.Contains(logged, "control="+deadURL) {
+		t.Errorf("the wait was said %d times, or without naming %s:\n%s", n, deadURL, logged)
 	}
 }
 
@@ -419,14 +481,13 @@ func TestTailnetWithoutCertificatesServesHTTP(t *testing.T) {
 	other := startPeer(t, ctx, controlURL, "phone", nil, issuer.pool())
 
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "authkey")
-	os.WriteFile(keyFile, []byte("tskey-test\n"), 0o600)
+	keyFile := writeAuthKey(t, dir)
 	radarr := startBackend(t, identityBackend("radarr"))
 	config := filepath.Join(dir, "routes.hcl")
 	writeFile(t, config, tailnetConfig(controlURL, filepath.Join(dir, "state"), keyFile,
 		[]string{admin.login}, tailnetRoute("radarr", radarr, "admin", "")))
-	gw := startTailnetGateway(t, config, issuer)
-	_ = gw
+	log := &syncLog{}
+	startTailnetGatewayLogging(t, config, issuer, log)
 
 	// Without MagicDNS, find the node by its tailnet address.
 	ip := tailnettest.AddrOf(t, ctx, admin.s, "radarr")
@@ -435,5 +496,110 @@ func TestTailnetWithoutCertificatesServesHTTP(t *testing.T) {
 	}
 	if a := other.get(t, "http://"+ip+"/movies"); a.status != 403 {
 		t.Fatalf("other user over plain HTTP: %d", a.status)
+	}
+	// Both nodes (the shared one and radarr's) serve plain HTTP; that is
+	// said once, and for this control server (not Tailscale's: no admin
+	// console to turn certificates on).
+	ip = tailnettest.AddrOf(t, ctx, admin.s, "gatehouse")
+	admin.get(t, "http://"+ip+"/")
+	logged := log.String()
+	const notice = "gives this tailnet no HTTPS certificates (Headscale issues none)"
+	if n := strings.Count(logged, notice); n != 1 || strings.Contains(logged, "admin console") {
+		t.Errorf("the plain-HTTP notice was logged %d times (want once, for this control server):\n%s", n, logged)
+	}
+}
+
+// Rate limits count per tailnet device, as the limits documentation says:
+// one user's two devices have a bucket each. (The device name used to be
+// overwritten by the user's display name, which made them one bucket.)
+func TestTailnetLimitsPerDevice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts tailnet nodes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	control := tailnettest.Control(t, "", func(c *testcontrol.Server) { c.AllNodesSameUser = true })
+	controlURL := control.HTTPTestServer.URL
+	issuer := newCertIssuer(t)
+	laptop := startPeer(t, ctx, controlURL, "laptop", nil, issuer.pool())
+	phone := startPeer(t, ctx, controlURL, "phone", nil, issuer.pool())
+	if laptop.login == "" || laptop.login != phone.login {
+		t.Fatalf("want one user with two devices, got %q and %q", laptop.login, phone.login)
+	}
+
+	dir := t.TempDir()
+	keyFile := writeAuthKey(t, dir)
+	backend := startBackend(t, identityBackend("radicale"))
+	config := filepath.Join(dir, "routes.hcl")
+	writeFile(t, config, tailnetConfig(controlURL, filepath.Join(dir, "state"), keyFile, nil, `
+route "limited" {
+  backend = "`+backend+`"
+  tailnet {
+    access = "members"
+    host   = "radicale-limited"
+    node   = false
+  }
+  limit {
+    rate  = "1/h"
+    burst = 1
+  }
+}
+`))
+	startTailnetGateway(t, config, issuer)
+	ip := tailnettest.AddrOf(t, ctx, laptop.s, "gatehouse")
+	limited := "http://" + ip + "/"
+	get := func(p *peer) int {
+		t.Helper()
+		return p.get(t, limited, "Host", "radicale-limited").status
+	}
+	if got := get(laptop); got != 200 {
+		t.Fatalf("the laptop's first request: %d", got)
+	}
+	if got := get(laptop); got != http.StatusTooManyRequests {
+		t.Fatalf("the laptop's second request: %d, want 429", got)
+	}
+	if got := get(phone); got != 200 {
+		t.Fatalf("the same user's phone: %d, want 200 (a bucket of its own)", got)
+	}
+}
+
+// A route removed while gatehouse was stopped: at the next start its
+// node's state is found, the node logs out of the control server and the
+// state goes, as a reload would have done.
+func TestTailnetLeftoverNodeLeavesAtStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts tailnet nodes")
+	}
+	control := startControlWith(t, "")
+	controlURL := control.HTTPTestServer.URL
+	issuer := newCertIssuer(t)
+	dir := t.TempDir()
+	keyFile := writeAuthKey(t, dir)
+	backend := startBackend(t, identityBackend("radarr"))
+	config := filepath.Join(dir, "routes.hcl")
+	state := filepath.Join(dir, "state")
+	writeFile(t, config, tailnetConfig(controlURL, state, keyFile, nil, tailnetRoute("radarr", backend, "admin", "")))
+	first := &syncLog{}
+	gw := startTailnetGatewayLogging(t, config, issuer, first)
+	waitLog(t, first, `msg="tailnet node up" node=radarr`)
+	if err := gw.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(state, "radarr", "tailscaled.state")); err != nil {
+		t.Fatalf("radarr's node left no state: %v", err)
+	}
+
+	writeFile(t, config, tailnetConfig(controlURL, state, keyFile, nil, ""))
+	second := &syncLog{}
+	gw = startTailnetGatewayLogging(t, config, issuer, second)
+	logged := waitLog(t, second, "tailnet node logged out of the control server and its state removed")
+	if !strings.Contains(logged, "state is left from a route that is gone") || !strings.Contains(logged, "node=radarr") {
+		t.Errorf("the leftover is not named:\n%s", logged)
+	}
+	if _, err := os.Stat(filepath.Join(state, "radarr")); !os.IsNotExist(err) {
+		t.Errorf("radarr's state directory is still there: %v", err)
+	}
+	if running := gw.Nodes().Running(); !slices.Equal(running, []string{"gatehouse"}) {
+		t.Errorf("nodes after the start: %v", running)
 	}
 }

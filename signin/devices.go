@@ -98,6 +98,7 @@ func (s *SignIn) Device(w http.ResponseWriter, r *http.Request, token string, cl
 		refuseToken(w, host)
 		return nil, false
 	}
+	s.used.touch(t.ID, now)
 	return &auth.FamilyUser{Subject: t.Subject, Email: t.Email, Username: t.Username, Groups: t.Groups, Device: t.Name}, true
 }
 

@@ -2,7 +2,7 @@
 // flow with PKCE against the household Keycloak (any OpenID Provider), for
 // the Cloudflare door's family routes. It implements proxy.SignIn.
 //
-// Design, in short (README "Family sign-in" has the whole story):
+// Design, in short (docs/signin.md has the whole story):
 //
 //   - The flow. A browser navigation without a session is redirected to the
 //     provider; state, nonce and the PKCE verifier travel in a sealed,

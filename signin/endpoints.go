@@ -48,6 +48,11 @@ func (s *SignIn) ServeGatehouse(w http.ResponseWriter, r *http.Request) bool {
 			return true
 		}
 		s.devicesPage(w, r, host)
+	case portalPath:
+		if !allowMethods(w, r, http.MethodGet) {
+			return true
+		}
+		s.portal(w, r)
 	default:
 		return false
 	}
@@ -66,13 +71,17 @@ func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) boo
 }
 
 // familyHost reports whether host is the Cloudflare or LAN host of a
-// route with family access somewhere: the hosts sign-in begins on, returns
-// to and has its callback on. Both doors answer the same public names, so
-// one Keycloak redirect URI and one session cookie serve both.
+// route with family access somewhere, or the family portal's host: the
+// hosts sign-in begins on, returns to and has its callback on. Both doors
+// answer the same public names, so one Keycloak redirect URI and one
+// session cookie serve both.
 func (s *SignIn) familyHost(host string) bool {
 	t := s.opt.Table()
 	if t == nil {
 		return false
+	}
+	if t.IsPortalHost(host) {
+		return true
 	}
 	for _, r := range t.Routes() {
 		for _, door := range []routes.Door{routes.Cloudflare, routes.LAN} {

@@ -117,7 +117,9 @@ oidc {
 }
 
 route "photos" {
-  backend = %q
+  backend     = %q
+  description = "Family photos"
+  icon        = "📷"
   cloudflare {
     host   = "photos"
     access = "family"

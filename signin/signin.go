@@ -99,6 +99,7 @@ type SignIn struct {
 	loops        sync.WaitGroup     // grantLoop
 	tokenUse     *ratelimit.Limiter // per device token
 	tokenFails   *ratelimit.Limiter // unknown tokens, per client address
+	used         *lastUse           // device tokens' last use, for the dashboard
 }
 
 type verifiers struct {
@@ -181,6 +182,10 @@ func New(cfg *routes.OIDCConfig, opt Options) (*SignIn, error) {
 	}
 	s.setupDeviceLimits()
 	s.rev = newRevocations(cfg.SessionLifetime, opt.MaxRevocations)
+	s.used = &lastUse{}
+	if p := opt.Previous; p != nil {
+		s.used = p.used
+	}
 	if p := opt.Previous; p != nil && p.cfg.Issuer == cfg.Issuer {
 		if prov := p.prov.Load(); prov != nil {
 			s.prov.Store(prov)

@@ -17,6 +17,11 @@ import (
 // without auth keys; with an auth key nodes join on their own.
 func Login(ctx context.Context, cfg *routes.TailnetConfig, t *routes.Table, out io.Writer) error {
 	quietLogs(cfg)
+	// tsnet would wait for a control server that does not answer without
+	// a word; a person at the terminal is told at once.
+	if err := probeControl(ctx, cfg.ControlURL); err != nil {
+		return fmt.Errorf("the control server %s does not answer (%w); check tailnet.control_url and this machine's network", controlName(cfg.ControlURL), err)
+	}
 	names := make([]string, 0)
 	for name := range Wanted(cfg, t) {
 		names = append(names, name)

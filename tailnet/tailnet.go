@@ -56,6 +56,9 @@ type Nodes struct {
 	mu    sync.Mutex
 	nodes map[string]*node
 	wg    sync.WaitGroup
+	// plainHTTP says once per process, not once per node, that the nodes
+	// serve plain HTTP.
+	plainHTTP sync.Once
 }
 
 // Enabled reports whether the tailnet door can start without a person:
@@ -100,33 +103,46 @@ func Start(cfg *routes.TailnetConfig, t *routes.Table, opts Options) *Nodes {
 	quietLogs(cfg)
 	ctx, stop := context.WithCancel(context.Background())
 	n := &Nodes{cfg: cfg, opts: opts, ctx: ctx, stop: stop, nodes: map[string]*node{}}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.watchControl(30 * time.Second)
+	}()
 	n.Sync(t)
+	n.retireLeftovers(t)
 	return n
 }
 
 // Wanted lists the nodes a table needs: the shared node first, then one
-// per route that asks for its own.
+// per route that asks for its own and opens something on the tailnet. A
+// route closed there gets no node: a node would put its name in every
+// peer's device list only to answer 404.
 func Wanted(cfg *routes.TailnetConfig, t *routes.Table) map[string]bool {
 	want := map[string]bool{cfg.Hostname: false}
 	for _, r := range t.Routes() {
-		if dr := r.Doors[routes.Tailnet]; dr != nil && dr.Node {
+		if dr := r.Doors[routes.Tailnet]; dr != nil && dr.Node && r.Opens(routes.Tailnet) {
 			want[dr.Host] = true
 		}
 	}
 	return want
 }
 
-// Sync starts the nodes the table needs and stops the ones it no longer
-// names, leaving every other node (and its connections) alone.
+// Sync starts the nodes the table needs and retires the ones it no longer
+// names (retire: logged out of the control server, state removed),
+// leaving every other node (and its connections) alone.
 func (n *Nodes) Sync(t *routes.Table) {
 	want := Wanted(n.cfg, t)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for name, nd := range n.nodes {
 		if _, ok := want[name]; !ok {
-			n.opts.Log.Info("tailnet node stopping: its route is gone", "node", name)
+			n.opts.Log.Info("tailnet node leaving the tailnet: its route is gone or closed there", "node", name)
 			delete(n.nodes, name)
-			go nd.close()
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				nd.retire()
+			}()
 		}
 	}
 	names := make([]string, 0, len(want))
@@ -190,6 +206,7 @@ type node struct {
 	closed  bool
 	done    chan struct{}
 	certs   *certCache
+	status  NodeStatus // for Status
 }
 
 func (n *Nodes) newNode(name string, perRoute bool) *node {
@@ -267,10 +284,14 @@ func (nd *node) run() {
 	backoff := time.Second
 	for {
 		err := nd.runOnce()
-		if nd.ctx.Err() != nil {
+		nd.mu.Lock()
+		closed := nd.closed
+		nd.mu.Unlock()
+		if nd.ctx.Err() != nil || closed {
 			return
 		}
 		nd.log.Warn("tailnet node failed; retrying", "err", err, "in", backoff)
+		nd.setStatus(func(st *NodeStatus) { *st = NodeStatus{State: "retrying", LastError: err.Error()} })
 		select {
 		case <-nd.ctx.Done():
 			return
@@ -313,12 +334,15 @@ func (nd *node) runOnce() error {
 	handler := nd.parent.opts.Handlers.TailnetHandler(nd.name, nd.perRoute)
 	serveErr := make(chan error, 2)
 	if len(domains) == 0 {
-		nd.log.Warn("HTTPS certificates are off for this tailnet; serving plain HTTP. Turn on MagicDNS and HTTPS Certificates in the Tailscale admin console (DNS page) to get https://" + nd.name + ".<tailnet>.ts.net")
+		nd.parent.plainHTTP.Do(func() { nd.parent.opts.Log.Warn(plainHTTPNotice(nd.parent.cfg.ControlURL)) })
 		if err := nd.serve(s, ":80", handler, lc, nil, serveErr); err != nil {
 			return nd.fail(s, err)
 		}
 	} else {
-		nd.certs = newCertCache(lc, domains[0], filepath.Join(nd.dir(), "certs"), nd.log)
+		certs := newCertCache(lc, domains[0], filepath.Join(nd.dir(), "certs"), nd.log)
+		nd.mu.Lock()
+		nd.certs = certs
+		nd.mu.Unlock()
 		nd.certs.warm(nd.ctx)
 		if err := nd.serve(s, ":443", handler, lc, nd.certs, serveErr); err != nil {
 			return nd.fail(s, err)
@@ -340,6 +364,12 @@ func (nd *node) runOnce() error {
 		name = domains[0]
 	}
 	nd.log.Info("tailnet node up", "name", name, "ip", addr, "https", len(domains) > 0)
+	nd.setStatus(func(st *NodeStatus) {
+		*st = NodeStatus{State: "up", Addresses: status.TailscaleIPs}
+		if len(domains) > 0 {
+			st.DNSName = domains[0]
+		}
+	})
 	select {
 	case <-nd.ctx.Done():
 		return nil
@@ -397,8 +427,24 @@ func (nd *node) serve(s *tsnet.Server, addr string, h http.Handler, lc *local.Cl
 	return nil
 }
 
-// close drains the node's servers and shuts the node down.
+// close drains the node's servers and shuts the node down; its state
+// stays, so the node comes back as itself.
 func (nd *node) close() {
+	nd.drain()
+	nd.cancel()
+	<-nd.done
+	nd.mu.Lock()
+	s := nd.srv
+	nd.srv = nil
+	nd.mu.Unlock()
+	if s != nil {
+		s.Close()
+	}
+}
+
+// drain stops the node's HTTP servers, letting running requests finish
+// within the shutdown timeout, and marks the node closed.
+func (nd *node) drain() {
 	nd.mu.Lock()
 	nd.closed = true
 	servers := nd.servers
@@ -409,14 +455,5 @@ func (nd *node) close() {
 		if err := hs.Shutdown(ctx); err != nil {
 			hs.Close()
 		}
-	}
-	nd.cancel()
-	<-nd.done
-	nd.mu.Lock()
-	s := nd.srv
-	nd.srv = nil
-	nd.mu.Unlock()
-	if s != nil {
-		s.Close()
 	}
 }

@@ -80,8 +80,18 @@ func TestNodeDirsAreSeparate(t *testing.T) {
 	}
 }
 
+// wantedFor is Wanted for the table src.
+func wantedFor(t *testing.T, src string) map[string]bool {
+	t.Helper()
+	cfg, _, diags := routes.Parse([]byte(src), "t.hcl")
+	if cfg == nil {
+		t.Fatal(diags)
+	}
+	return Wanted(cfg.Tailnet, routes.Compile(cfg))
+}
+
 func TestWanted(t *testing.T) {
-	cfg, _, diags := routes.Parse([]byte(`domain = "example.com"
+	got := wantedFor(t, `domain = "example.com"
 tailnet {
   hostname = "gatehouse"
 }
@@ -112,11 +122,7 @@ route "photos" {
     access = "app"
   }
 }
-`), "t.hcl")
-	if cfg == nil {
-		t.Fatal(diags)
-	}
-	got := Wanted(cfg.Tailnet, routes.Compile(cfg))
+`)
 	want := map[string]bool{"gatehouse": false, "radarr": true, "tv-shows": true}
 	if len(got) != len(want) {
 		t.Fatalf("Wanted = %v, want %v", got, want)
@@ -162,5 +168,81 @@ func TestLogUploadSwitch(t *testing.T) {
 	quietLogs(&routes.TailnetConfig{})
 	if !envknob.NoLogsNoSupport() {
 		t.Fatal("log_upload unset left log upload on")
+	}
+}
+
+// A route closed on the tailnet gets no node of its own, unless a path
+// rule opens something there; nodes of other routes are untouched.
+func TestWantedSkipsRoutesClosedOnTheTailnet(t *testing.T) {
+	got := wantedFor(t, `domain = "example.com"
+tailnet {
+  hostname = "gatehouse"
+}
+route "radarr" {
+  backend = "http://127.0.0.1:7878"
+  tailnet {
+    access = "admin"
+  }
+}
+route "vault" {
+  backend = "http://127.0.0.1:8000"
+  tailnet {
+    access = "closed"
+  }
+  cloudflare {
+    host   = "passwords"
+    access = "app"
+  }
+}
+route "opened-below" {
+  backend = "http://127.0.0.1:9000"
+  tailnet {
+    access = "closed"
+  }
+  path "/status" {
+    tailnet = "members"
+  }
+}
+`)
+	if _, ok := got["vault"]; ok {
+		t.Errorf("a route closed on the tailnet gets a node: %v", got)
+	}
+	for _, name := range []string{"gatehouse", "radarr", "opened-below"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("Wanted = %v, lacks %s", got, name)
+		}
+	}
+}
+
+// The plain-HTTP notice fits the control server: Tailscale's has a switch
+// for HTTPS certificates, Headscale issues none.
+func TestPlainHTTPNotice(t *testing.T) {
+	for _, u := range []string{"", "https://controlplane.tailscale.com", "https://login.tailscale.com/"} {
+		if n := plainHTTPNotice(u); !strings.Contains(n, "Tailscale admin console") || strings.Contains(n, "Headscale") {
+			t.Errorf("control %q: %q", u, n)
+		}
+	}
+	n := plainHTTPNotice("https://headscale.example.com")
+	if strings.Contains(n, "admin console") || !strings.Contains(n, "Headscale issues none") || !strings.Contains(n, "https://headscale.example.com") {
+		t.Errorf("Headscale: %q", n)
+	}
+	if isTailscaleControl("https://tailscale.com.evil.example") {
+		t.Error("a look-alike host counts as Tailscale's control server")
+	}
+}
+
+// State left by a node whose route is gone is found; the nodes the table
+// still names, and directories that hold no node state, are not.
+func TestLeftovers(t *testing.T) {
+	cfg := &routes.TailnetConfig{Hostname: "gatehouse", StateDir: t.TempDir()}
+	for _, name := range []string{"gatehouse", "radarr", "old-route"} {
+		writeState(t, cfg, name)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "not-a-node"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	got := leftovers(cfg, map[string]bool{"gatehouse": false, "radarr": true})
+	if len(got) != 1 || got[0] != "old-route" {
+		t.Fatalf("leftovers = %v, want [old-route]", got)
 	}
 }

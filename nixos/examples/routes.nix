@@ -35,7 +35,7 @@
       access = "family"; # at home: the same sign-in, no tunnel limit
       max_body = "20GiB";
     };
-    preset = "immich"; # the phone app's API and shared links (README: Presets)
+    preset = "immich"; # the phone app's API and shared links (docs/presets.md)
     # Password guessing: ten failures in 15 minutes shut the client out.
     path."/api/auth/login" = {
       limit = {

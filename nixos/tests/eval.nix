@@ -9,8 +9,14 @@
 # set. `report` throws, naming every failed check, or lists the cases.
 # The flake's checks pass nixpkgs' own lib instead. nixos_flags_test.go
 # passes the README's NixOS example as `readme`.
+#
+# services.cloudflared comes from cloudflared-stub.nix, or, with
+# NIXPKGS_CLOUDFLARED (or --argstr cloudflaredModule) naming nixpkgs'
+# nixos/modules/services/networking/cloudflared.nix, from nixpkgs itself;
+# the flake's checks use nixpkgs' module.
 {
   nixpkgsLib ? builtins.getEnv "NIXPKGS_LIB",
+  cloudflaredModule ? builtins.getEnv "NIXPKGS_CLOUDFLARED",
   readme ? "",
   lib ?
     let
@@ -23,6 +29,12 @@
 }:
 
 let
+
+  # What every evaluation here stands on instead of nixpkgs' NixOS.
+  base = [
+    ./stubs.nix
+    (if cloudflaredModule == "" then ./cloudflared-stub.nix else /. + cloudflaredModule)
+  ];
 
   store = builtins.storeDir;
   fakeDrv = name: {
@@ -37,6 +49,8 @@ let
     inherit gatehouse;
     coreutils = "${store}/11111111111111111111111111111111-coreutils";
     writeText = name: _text: "${store}/22222222222222222222222222222222-${name}";
+    # The script's text stays readable for the checks.
+    writeShellScriptBin = name: text: fakeDrv name // { inherit text; };
     runCommand = name: _env: _script: "${store}/33333333333333333333333333333333-${name}";
     stdenv = {
       buildPlatform.canExecute = _: true;
@@ -49,8 +63,7 @@ let
   eval =
     config:
     (lib.evalModules {
-      modules = [
-        ./stubs.nix
+      modules = base ++ [
         ../module.nix
         { _module.args.pkgs = pkgs; }
         { services.gatehouse.enable = true; }
@@ -61,6 +74,9 @@ let
   example = import ../examples/routes.nix;
 
   failedAssertions = c: map (a: a.message) (lib.filter (a: !a.assertion) c.assertions);
+  # nixpkgs' cloudflared module adds an empty warning per tunnel without a
+  # raw token.
+  warningsOf = c: lib.filter (w: w != "") c.warnings;
   svc = c: c.systemd.services.gatehouse;
   sc = c: (svc c).serviceConfig;
 
@@ -106,7 +122,12 @@ let
     SystemCallErrorNumber = "EPERM";
   };
 
-  matrixConfig = {
+  # A tunnel as `cloudflared tunnel create` makes one, named by its UUID.
+  uuid = "6ff42ae2-765d-4adf-8112-31c55c1551ef";
+  credentials = "/var/lib/cloudflared/${uuid}.json";
+  withTunnel = name: { services.cloudflared.tunnels.${name}.credentialsFile = credentials; };
+
+  matrixConfig = lib.recursiveUpdate (withTunnel uuid) {
     services.cloudflared.enable = true;
     services.gatehouse = {
       routes = example // {
@@ -119,7 +140,7 @@ let
       tailnet.controlURL = "https://headscale.example.com";
       oidc.clientSecretFile = "/run/keys/oidc-client-secret";
       environmentFile = "/run/keys/gatehouse.env";
-      cloudflare.tunnel = "home";
+      cloudflare.tunnel = uuid;
       logFormat = "json";
       accessLog = false;
     };
@@ -146,7 +167,7 @@ let
         in
         [
           (is "failed assertions" (failedAssertions c) [ ])
-          (is "warnings" c.warnings [ ])
+          (is "warnings" (warningsOf c) [ ])
           (is "ExecStart" (sc c).ExecStart
             ''"${exe}" "run" "-config" "/etc/gatehouse/routes.hcl" "-log-format" "json" "-log-level" "info" "-access-log=false"''
           )
@@ -168,10 +189,11 @@ let
           (is "stopIfChanged" (svc c).stopIfChanged false)
           (is "reloadTriggers" (svc c).reloadTriggers [ checkedTable ])
           (is "/etc/gatehouse/routes.hcl" c.environment.etc."gatehouse/routes.hcl".source checkedTable)
-          (is "cloudflared ingress" c.services.cloudflared.tunnels.home.ingress (
+          (is "cloudflared ingress" c.services.cloudflared.tunnels.${uuid}.ingress (
             lib.genAttrs (map (h: "${h}.example.com") publicHosts) (_: "http://127.0.0.1:8750")
           ))
-          (is "cloudflared after gatehouse" c.systemd.services.cloudflared-tunnel-home.after [ "gatehouse.service" ])
+          (is "cloudflared after gatehouse" (lib.elem "gatehouse.service" c.systemd.services."cloudflared-tunnel-${uuid}".after) true)
+          (is "the service's user" (sc c).User "gatehouse")
           (has "listen rendered" text ''listen = "127.0.0.1:8750"'')
           (has "auth key as a credential" text ''auth_key_file = "/run/credentials/gatehouse.service/ts-authkey"'')
           (has "control_url" text ''control_url = "https://headscale.example.com"'')
@@ -310,10 +332,13 @@ let
     };
 
     ipv6Door = {
-      config.services.gatehouse = {
-        routes = example;
-        cloudflare.address = "::1";
-        cloudflare.tunnel = "home";
+      config = {
+        imports = [ (withTunnel "home") ];
+        services.gatehouse = {
+          routes = example;
+          cloudflare.address = "::1";
+          cloudflare.tunnel = "home";
+        };
       };
       checks = c: [
         (has "listen rendered" c.services.gatehouse.renderedRoutes ''listen = "[::1]:8750"'')
@@ -322,35 +347,155 @@ let
     };
     # Ingress rules for a cloudflared that does not run: said, not fatal.
     tunnelWithoutCloudflared = {
-      config.services.gatehouse = {
-        routes = example;
-        cloudflare.tunnel = "home";
+      config = {
+        imports = [ (withTunnel "home") ];
+        services.gatehouse = {
+          routes = example;
+          cloudflare.tunnel = "home";
+        };
       };
       checks = c: [
         (is "failed assertions" (failedAssertions c) [ ])
-        (is "warning" (lib.any (lib.hasInfix "services.cloudflared.enable is false") c.warnings) true)
+        (is "warning" (lib.any (lib.hasInfix "services.cloudflared.enable is false") (warningsOf c)) true)
         (is "ingress still written" (lib.length (lib.attrNames c.services.cloudflared.tunnels.home.ingress)) 8)
         (is "no ordering on a unit that does not exist" (c.systemd.services ? cloudflared-tunnel-home) false)
       ];
     };
     wildcardDoor = {
-      config.services.gatehouse = {
-        routes = example;
-        cloudflare.address = "0.0.0.0";
-        cloudflare.tunnel = "home";
+      config = {
+        imports = [ (withTunnel "home") ];
+        services.gatehouse = {
+          routes = example;
+          cloudflare.address = "0.0.0.0";
+          cloudflare.tunnel = "home";
+        };
       };
       checks = c: [
         (is "ingress" c.services.cloudflared.tunnels.home.ingress."photos.example.com" "http://127.0.0.1:8750")
       ];
     };
 
+    # The tunnel mistakes that would send every public host to cloudflared's
+    # 404: a misspelt name (the module's ingress rules would create a second,
+    # empty tunnel), or no tunnel defined at all.
+    tunnelMisspelt = {
+      config = {
+        imports = [ (withTunnel uuid) ];
+        services.cloudflared.enable = true;
+        services.gatehouse = {
+          routes = example;
+          cloudflare.tunnel = "6ff42ae2-765d-4adf-8112-31c55c1551e";
+        };
+      };
+      assertion = "has no credentialsFile or tokenFile, so cloudflared cannot run it and every public host would answer 404. Tunnels defined: \"${uuid}\"";
+    };
+    tunnelUndefined = {
+      config = {
+        services.cloudflared.enable = true;
+        services.gatehouse = {
+          routes = example;
+          cloudflare.tunnel = uuid;
+        };
+      };
+      assertion = "Define the tunnel: create it with `cloudflared tunnel create` and set its credentialsFile";
+    };
+    # A token-run tunnel takes its ingress from Cloudflare's dashboard, and
+    # the warning says what to enter there.
+    tunnelWithToken = {
+      config = {
+        services.cloudflared.enable = true;
+        services.cloudflared.tunnels.home.tokenFile = "/run/keys/tunnel-token";
+        services.gatehouse = {
+          routes = example;
+          cloudflare.tunnel = "home";
+        };
+      };
+      checks =
+        c:
+        let
+          w = lib.concatStrings (warningsOf c);
+        in
+        [
+          (is "failed assertions" (failedAssertions c) [ ])
+          (is "one warning" (lib.length (warningsOf c)) 1)
+          (has "ingress ignored" w "ignores the ingress rules written on this host")
+          (has "where to set them" w "Public Hostname")
+          (has "every host" w "(audiobooks.example.com, photos.example.com, watch.example.com, request.example.com, auth.example.com, music.example.com, files.example.com, passwords.example.com)")
+          (has "the door" w "service http://127.0.0.1:8750")
+        ];
+    };
+    # By name, cloudflared needs the account certificate to find the tunnel.
+    tunnelByName = {
+      config = {
+        imports = [ (withTunnel "home") ];
+        services.cloudflared.enable = true;
+        services.gatehouse = {
+          routes = example;
+          cloudflare.tunnel = "home";
+        };
+      };
+      checks = c: [
+        (is "failed assertions" (failedAssertions c) [ ])
+        (is "warning" (lib.any (lib.hasInfix "is named by name, not by its UUID") (warningsOf c)) true)
+      ];
+    };
+    tunnelByNameWithCertificate = {
+      config = {
+        imports = [ (withTunnel "home") ];
+        services.cloudflared.enable = true;
+        services.cloudflared.certificateFile = "/var/lib/cloudflared/cert.pem";
+        services.gatehouse = {
+          routes = example;
+          cloudflare.tunnel = "home";
+        };
+      };
+      checks = c: [ (is "warnings" (warningsOf c) [ ]) ];
+    };
+
+    # The gatehouse command on PATH reads the service's table and runs the
+    # state-writing commands as the service's user (nixos_flags_test.go runs
+    # the same script).
+    cli = {
+      config.services.gatehouse.routes = example;
+      checks =
+        c:
+        let
+          pkgsOnPath = c.environment.systemPackages;
+          text = (lib.head pkgsOnPath).text;
+        in
+        [
+          (is "one package" (map (p: p.name) pkgsOnPath) [ "gatehouse" ])
+          (has "the service's table" text "GATEHOUSE_CONFIG=\${GATEHOUSE_CONFIG:-'/etc/gatehouse/routes.hcl'}")
+          (has "the service's user" text "--property=User='${(sc c).User}'")
+          (has "the service's state" text "--property=StateDirectory='${(sc c).StateDirectory}'")
+          (has "the service's binary" text "-- '${exe}' \"$@\"")
+          (has "systemd-run" text "/bin/systemd-run' --quiet --wait --pipe")
+        ];
+    };
+    cliRoutesFile = {
+      config.services.gatehouse.routesFile = "/var/lib/gatehouse/routes.hcl";
+      checks = c: [
+        (has "the service's table" (lib.head c.environment.systemPackages).text "GATEHOUSE_CONFIG:-'/var/lib/gatehouse/routes.hcl'")
+      ];
+    };
+    cliOff = {
+      config.services.gatehouse = {
+        routes = example;
+        cli.enable = false;
+      };
+      checks = c: [ (is "nothing on PATH" c.environment.systemPackages [ ]) ];
+    };
+
     # A hand-written file outside the store is read in place (gatehouse
     # watches it); one in the store is linked into /etc and reloads.
     routesFileOutsideStore = {
-      config.services.gatehouse = {
-        routesFile = "/var/lib/gatehouse/routes.hcl";
-        cloudflare.tunnel = "home";
-        cloudflare.hostnames = [ "photos.example.com" ];
+      config = {
+        imports = [ (withTunnel "home") ];
+        services.gatehouse = {
+          routesFile = "/var/lib/gatehouse/routes.hcl";
+          cloudflare.tunnel = "home";
+          cloudflare.hostnames = [ "photos.example.com" ];
+        };
       };
       checks = c: [
         (is "failed assertions" (failedAssertions c) [ ])
@@ -372,9 +517,12 @@ let
       ];
     };
     routesFileTunnelWithoutHosts = {
-      config.services.gatehouse = {
-        routesFile = "/var/lib/gatehouse/routes.hcl";
-        cloudflare.tunnel = "home";
+      config = {
+        imports = [ (withTunnel "home") ];
+        services.gatehouse = {
+          routesFile = "/var/lib/gatehouse/routes.hcl";
+          cloudflare.tunnel = "home";
+        };
       };
       assertion = "no Cloudflare hostnames to route";
     };
@@ -493,6 +641,7 @@ let
     [
       (sc c).ExecStart
       c.services.gatehouse.renderedRoutes
+      c.services.cloudflared.tunnels
     ]
   ) {
     portAsString.services.gatehouse = {
@@ -512,6 +661,16 @@ let
     routeWithoutBackend.services.gatehouse.routes = {
       domain = "example.com";
       route.x.tailnet.access = "admin";
+    };
+    # An ingress rule of one's own for a host gatehouse now serves (left
+    # over from one rule per service) conflicts with the module's.
+    leftoverIngressRule = {
+      imports = [ (withTunnel "home") ];
+      services.cloudflared.tunnels.home.ingress."photos.example.com" = "http://localhost:2283";
+      services.gatehouse = {
+        routes = example;
+        cloudflare.tunnel = "home";
+      };
     };
     secretAsNixPath.services.gatehouse = {
       routes = example;
@@ -566,8 +725,7 @@ let
       };
       pkg = outputs.packages.x86_64-linux.gatehouse;
       moduleEval = lib.evalModules {
-        modules = [
-          ./stubs.nix
+        modules = base ++ [
           outputs.nixosModules.default
           { _module.args.pkgs = flakePkgs; }
           {
@@ -628,9 +786,12 @@ in
     let
       c =
         (lib.evalModules {
-          specialArgs.inputs.gatehouse.nixosModules.default = ../module.nix;
-          modules = [
-            ./stubs.nix
+          # The flake input: its module, and its source for the example table.
+          specialArgs.inputs.gatehouse = {
+            nixosModules.default = ../module.nix;
+            outPath = toString ../..;
+          };
+          modules = base ++ [
             { _module.args.pkgs = pkgs; }
             (/. + readme)
           ];
@@ -638,11 +799,15 @@ in
     in
     {
       failedAssertions = failedAssertions c;
-      inherit (c) warnings;
+      warnings = warningsOf c;
       routes = c.services.gatehouse.renderedRoutes;
-      ingress = c.services.cloudflared.tunnels.home.ingress;
+      ingress = c.services.cloudflared.tunnels.${c.services.gatehouse.cloudflare.tunnel}.ingress;
       loadCredential = (sc c).LoadCredential;
     };
+
+  # package.nix on a nixpkgs without Go 1.26 must say what to do
+  # (.ci/nix-checks matches the message).
+  withoutGo126 = (import ../package.nix { inherit lib; }).name;
 
   # What nixos_flags_test.go feeds to the real binary.
   generated =

@@ -7,6 +7,10 @@
 {
   exe,
   configFile,
+  # For the host's gatehouse command (gl.cliWrapper).
+  systemdRun ? "/run/current-system/sw/bin/systemd-run",
+  id ? "id",
+  stateDir ? "/var/lib/gatehouse",
 }:
 let
   gl = import ../lib.nix;
@@ -47,6 +51,11 @@ in
         "-log-level=warn"
       ];
     };
+  };
+  # The gatehouse command the module puts on PATH.
+  cli = gl.cliWrapper {
+    inherit exe configFile systemdRun id stateDir;
+    user = "gatehouse";
   };
   # The reference table (nixos/examples/routes.nix) as the module renders it.
   routes = gl.toHCL (import ../examples/routes.nix);

@@ -5,6 +5,10 @@
 { lib, ... }:
 let
   inherit (lib) mkOption types;
+  strings = mkOption {
+    type = types.listOf types.str;
+    default = [ ];
+  };
 in
 {
   options = {
@@ -20,6 +24,18 @@ in
     warnings = mkOption {
       type = types.listOf types.str;
       default = [ ];
+    };
+    environment.systemPackages = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+    };
+    systemd.package = mkOption {
+      type = types.package;
+      default = {
+        type = "derivation";
+        name = "systemd";
+        outPath = "${builtins.storeDir}/66666666666666666666666666666666-systemd";
+      };
     };
     environment.etc = mkOption {
       type = types.attrsOf (
@@ -53,6 +69,11 @@ in
             type = types.listOf types.path;
             default = [ ];
           };
+          # Lists add up across modules, as in NixOS (nixpkgs' cloudflared
+          # module sets `after` of the tunnel's unit too).
+          options.after = strings;
+          options.wants = strings;
+          options.wantedBy = strings;
           options.stopIfChanged = mkOption {
             type = types.bool;
             default = true;
@@ -61,21 +82,21 @@ in
       );
       default = { };
     };
-    # As in nixpkgs' services/networking/cloudflared.nix.
-    services.cloudflared.enable = mkOption {
-      type = types.bool;
-      default = false;
+    # The README's host runs Keycloak beside gatehouse; its options are not
+    # what these tests check (keycloak's own module is nixpkgs'
+    # nixos/modules/services/web-apps/keycloak.nix).
+    services.keycloak = mkOption {
+      type = types.attrsOf types.anything;
+      default = { };
     };
-    services.cloudflared.tunnels = mkOption {
-      type = types.attrsOf (
-        types.submodule {
-          freeformType = types.attrsOf types.anything; # credentialsFile, default, …
-          options.ingress = mkOption {
-            type = types.attrsOf (types.either types.str (types.attrsOf types.anything));
-            default = { };
-          };
-        }
-      );
+    # Set by nixpkgs' cloudflared module (evaluated when NIXPKGS_CLOUDFLARED
+    # names it, see eval.nix).
+    systemd.targets = mkOption {
+      type = types.attrsOf (types.attrsOf types.anything);
+      default = { };
+    };
+    meta = mkOption {
+      type = types.attrsOf types.anything;
       default = { };
     };
   };

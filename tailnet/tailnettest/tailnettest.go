@@ -25,8 +25,9 @@ var Tags = []string{"tag:admin-laptop", "tag:server"}
 
 // Control runs a control server. magicDNS is the tailnet's MagicDNS
 // domain ("tail-scale.ts.net"); an empty one is a tailnet without HTTPS
-// certificates.
-func Control(t testing.TB, magicDNS string) *testcontrol.Server {
+// certificates. Each of configure runs before the server starts (e.g. to
+// set AllNodesSameUser: one user with several devices).
+func Control(t testing.TB, magicDNS string, configure ...func(*testcontrol.Server)) *testcontrol.Server {
 	t.Helper()
 	// tsnet uploads no logs under test already; this is the process-wide
 	// kill switch on top.
@@ -44,6 +45,9 @@ func Control(t testing.TB, magicDNS string) *testcontrol.Server {
 		MagicDNSDomain: magicDNS,
 		TagOwners:      owners,
 		Logf:           logger.Discard,
+	}
+	for _, f := range configure {
+		f(control)
 	}
 	control.HTTPTestServer = httptest.NewUnstartedServer(control)
 	control.HTTPTestServer.Start()
