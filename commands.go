@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"gatehouse/lan"
 	"gatehouse/routes"
 	"gatehouse/server"
 	"gatehouse/tailnet"
@@ -54,6 +55,12 @@ host and access level on each door, the limit in force, and its path
 rules. A preset is one line (how many paths it opens or closes) unless -v
 is given; -route NAME shows one route with every path.`,
 			flags: routesFlags},
+		{name: "dns", synopsis: "gatehouse dns [-config FILE]",
+			summary: "print the split-DNS records that lead the LAN door's names home",
+			about: `Prints, for every host of the LAN door, the A/AAAA record a home resolver
+needs so the public name reaches the LAN door at home: as a table, then as
+dnsmasq/Pi-hole, Unbound and AdGuard Home lines (docs/lan.md).`,
+			flags: dnsFlags},
 		{name: "login", synopsis: "gatehouse login [-config FILE]",
 			summary: "join the tailnet without an auth key (prints the login URLs)",
 			about: `Joins every tailnet node the table needs that has not joined yet, one at a
@@ -192,6 +199,12 @@ func checkFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 			return exitFailed
 		}
 		fmt.Fprintln(stdout, routes.Summary(cfg))
+		if cfg.LAN != nil {
+			// Beside the summary, like the file's own warnings.
+			for _, line := range lan.Check(cfg.LAN) {
+				fmt.Fprintln(stderr, line)
+			}
+		}
 		fmt.Fprintf(stderr, "note: a running gateway takes a change at once, except to: %s (those apply after restart).\n",
 			strings.Join(server.RestartOnly(), ", "))
 		return exitOK
@@ -209,6 +222,21 @@ func routesFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 		}
 		if err := routes.WriteMatrix(stdout, cfg, routes.MatrixOptions{Verbose: *verbose, Route: *route}); err != nil {
 			fmt.Fprintln(stderr, "gatehouse routes:", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+}
+
+func dnsFlags(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+	config := configFlag(fs)
+	return func(_ []string, stdout, stderr io.Writer) int {
+		cfg, ok := load(*config, stderr)
+		if !ok {
+			return exitFailed
+		}
+		if err := routes.WriteSplitDNS(stdout, cfg); err != nil {
+			fmt.Fprintln(stderr, "gatehouse dns:", err)
 			return exitFailed
 		}
 		return exitOK

@@ -7,6 +7,8 @@
 #   members  anyone signed in to the tailnet
 #   family   signed in through the household Keycloak (OIDC)
 #   app      no gateway sign-in; the app's own login protects it
+#            (family and app are the levels of the cloudflare and lan doors;
+#            admin and members need a tailnet identity)
 #   closed   not reachable (useful in path rules)
 #
 # A door a route does not name is closed: the request gets the same 404 as
@@ -24,6 +26,20 @@ domain = "example.com"
 cloudflare {
   listen          = "127.0.0.1:8750"
   trusted_proxies = ["127.0.0.1/32", "::1/128"]
+}
+
+# The LAN door: the same public hostnames as the cloudflare door, served at
+# home over HTTPS with a certificate from Let's Encrypt (ACME DNS-01 through
+# Cloudflare's DNS API), so one bookmark works at home and away. Point the
+# names at this address in the home resolver (`gatehouse dns` prints the
+# records; docs/lan.md). Only clients on the private networks are accepted.
+lan {
+  listen          = ["192.168.1.10:443"]
+  redirect_listen = ["192.168.1.10:80"] # plain HTTP only redirects to HTTPS
+  state_dir       = "/var/lib/gatehouse/lan"
+  acme_email      = "admin@example.com"
+  # An API token with Zone.DNS:Edit on the zone (docs/lan.md).
+  dns_token_file = "/run/credentials/gatehouse.service/lan-dns-token"
 }
 
 # The embedded Tailscale node. Admins are tailnet login names or tags.
@@ -76,6 +92,10 @@ route "immich" {
     host   = "photos"
     access = "family"
   }
+  lan {
+    access = "family"
+    max_body = "20GiB" # no tunnel limit at home
+  }
   # The Immich phone app cannot follow a sign-in redirect; it talks to the
   # API with its own token. The preset opens /api/, /.well-known/immich and
   # shared links, and closes the first-admin sign-up (docs/apps.md);
@@ -107,6 +127,9 @@ route "nextcloud" {
     host   = "files"
     access = "family"
   }
+  lan {
+    access = "family"
+  }
   # Desktop and phone sync clients use WebDAV, OCS and login flow v2 with
   # app passwords; the browser part of the login stays behind sign-in.
   preset = "nextcloud"
@@ -124,9 +147,13 @@ route "vaultwarden" {
     host   = "passwords"
     access = "app"
   }
-  # The admin panel is never exposed to the internet.
+  lan {
+    access = "app"
+  }
+  # The admin panel is never exposed to the internet, nor to the LAN.
   path "/admin" {
     cloudflare = "closed"
+    lan        = "closed"
   }
   # Where Bitwarden clients log in.
   path "/identity/connect/token" {
@@ -153,6 +180,9 @@ route "jellyfin" {
     host   = "watch"
     access = "family"
   }
+  lan {
+    access = "family"
+  }
   # TV apps, Swiftfin and Kodi authenticate against Jellyfin's own API; the
   # web client (/web/) stays behind family sign-in, and the admin's API
   # (restart, logs, settings, setup, plugins…) is closed here: use it on the
@@ -172,6 +202,9 @@ route "jellyseerr" {
     host   = "request"
     access = "family"
   }
+  lan {
+    access = "family"
+  }
 }
 
 route "audiobookshelf" {
@@ -182,6 +215,9 @@ route "audiobookshelf" {
   }
   cloudflare {
     host   = "audiobooks"
+    access = "family"
+  }
+  lan {
     access = "family"
   }
   # The phone app logs in against the API itself. Shared links and podcast
@@ -203,16 +239,29 @@ route "navidrome" {
     # (ND_EXTAUTH_TRUSTEDSOURCES=127.0.0.1/32; docs/apps.md: Navidrome).
     identity_headers = ["Remote-User"]
   }
+  lan {
+    access           = "family"
+    identity_headers = ["Remote-User"]
+  }
   # Subsonic clients (phone music players) carry their own credentials.
   preset = "navidrome"
 }
 
-# --- Admin only, tailnet only -----------------------------------------------
+# --- Admin only ---------------------------------------------------------------
+#
+# On the tailnet for tailnet admins; at home on the LAN door behind family
+# sign-in restricted to the Keycloak group "admins" (add the groups claim:
+# docs/signin.md). Never through Cloudflare.
 
 route "radarr" {
   backend = "http://127.0.0.1:7878"
   tailnet {
     access = "admin"
+  }
+  lan {
+    host   = "radarr"
+    access = "family"
+    groups = ["admins"]
   }
 }
 
@@ -221,12 +270,22 @@ route "sonarr" {
   tailnet {
     access = "admin"
   }
+  lan {
+    host   = "sonarr"
+    access = "family"
+    groups = ["admins"]
+  }
 }
 
 route "bazarr" {
   backend = "http://127.0.0.1:6767"
   tailnet {
     access = "admin"
+  }
+  lan {
+    host   = "bazarr"
+    access = "family"
+    groups = ["admins"]
   }
 }
 
@@ -235,12 +294,22 @@ route "prowlarr" {
   tailnet {
     access = "admin"
   }
+  lan {
+    host   = "prowlarr"
+    access = "family"
+    groups = ["admins"]
+  }
 }
 
 route "deluge" {
   backend = "http://127.0.0.1:8112"
   tailnet {
     access = "admin"
+  }
+  lan {
+    host   = "deluge"
+    access = "family"
+    groups = ["admins"]
   }
 }
 
@@ -249,6 +318,13 @@ route "radicale" {
   tailnet {
     access = "members"
   }
+  # At home, in the browser, as the signed-in family member; CalDAV apps
+  # send a device token (docs/signin.md) or use the tailnet.
+  lan {
+    host             = "calendar"
+    access           = "family"
+    identity_headers = ["X-Remote-User"]
+  }
 }
 
 # Optional: remove this route if you do not run MicroBin.
@@ -256,6 +332,11 @@ route "microbin" {
   backend = "http://127.0.0.1:8084"
   tailnet {
     access = "admin"
+  }
+  lan {
+    host   = "microbin"
+    access = "family"
+    groups = ["admins"]
   }
 }
 
@@ -278,13 +359,21 @@ route "keycloak" {
     host   = "auth"
     access = "closed"
   }
+  # At home, the same household realm, so family sign-in works on the LAN
+  # door without leaving the house.
+  lan {
+    access = "closed"
+  }
   path "/realms/home/" {
     cloudflare = "app"
+    lan        = "app"
   }
   path "/resources/" {
     cloudflare = "app"
+    lan        = "app"
   }
   path "/robots.txt" {
     cloudflare = "app"
+    lan        = "app"
   }
 }

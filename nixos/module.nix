@@ -12,9 +12,10 @@
 # handed to the unit with LoadCredential, and routes.hcl refers to them as
 # /run/credentials/gatehouse.service/<name>.
 #
-# No openFirewall option: gatehouse opens no port to the network. The
-# Cloudflare door is a loopback listener (cloudflared dials out), and the
-# tailnet door is tsnet in user space, which also only dials out.
+# The Cloudflare door is a loopback listener (cloudflared dials out) and the
+# tailnet door is tsnet in user space, which also only dials out: neither
+# opens a port. The LAN door (lan.enable) listens on the home network;
+# lan.openFirewall opens its ports on lan.interfaces only.
 {
   config,
   lib,
@@ -45,6 +46,7 @@ let
     "ts-authkey" = cfg.tailnet.authKeyFile;
     "ts-client-secret" = cfg.tailnet.clientSecretFile;
     "oidc-client-secret" = cfg.oidc.clientSecretFile;
+    "lan-dns-token" = if cfg.lan.enable then cfg.lan.dnsTokenFile else null;
   };
   credential = name: "${credentialDir}/${name}";
 
@@ -108,6 +110,16 @@ let
           }
         );
       };
+      lan = mkOption {
+        default = null;
+        description = "The route on the LAN door (`host`, `groups`, `max_body` as in routes.hcl; the host defaults to the Cloudflare host). Null: closed there.";
+        type = types.nullOr (
+          types.submodule {
+            freeformType = freeform;
+            options.access = access cloudflareLevels "Who may pass the LAN door.";
+          }
+        );
+      };
       path = mkOption {
         default = { };
         description = "Access below a path prefix, per door.";
@@ -117,6 +129,7 @@ let
             freeformType = freeform;
             options.tailnet = accessOrNull tailnetLevels "Access below this prefix on the tailnet door.";
             options.cloudflare = accessOrNull cloudflareLevels "Access below this prefix on the Cloudflare door.";
+            options.lan = accessOrNull cloudflareLevels "Access below this prefix on the LAN door.";
           }
         );
       };
@@ -177,6 +190,18 @@ let
   }
   // optionalAttrs (cfg.oidc.clientSecretFile != null) {
     oidc.client_secret_file = credential "oidc-client-secret";
+  }
+  // optionalAttrs cfg.lan.enable {
+    lan = {
+      listen = cfg.lan.listen;
+      state_dir = "${stateDir}/lan";
+      dns_token_file = credential "lan-dns-token";
+      certificates = cfg.lan.certificates;
+    }
+    // optionalAttrs (cfg.lan.redirectListen != [ ]) { redirect_listen = cfg.lan.redirectListen; }
+    // optionalAttrs (cfg.lan.networks != null) { networks = cfg.lan.networks; }
+    // optionalAttrs (cfg.lan.acmeEmail != null) { acme_email = cfg.lan.acmeEmail; }
+    // optionalAttrs (cfg.lan.acmeCA != null) { acme_ca = cfg.lan.acmeCA; };
   };
   # Defaults that must point into the state directory: the table itself
   # sits in the read-only store, and relative paths are taken from there.
@@ -211,6 +236,10 @@ let
     {
       path = [ "tailnet" "client_secret_file" ];
       use = "services.gatehouse.tailnet.clientSecretFile (handed over with LoadCredential)";
+    }
+    {
+      path = [ "lan" ];
+      use = "services.gatehouse.lan (listen, redirectListen, networks, dnsTokenFile, acmeEmail, acmeCA, certificates)";
     }
     {
       path = [ "oidc" "client_secret_file" ];
@@ -255,9 +284,15 @@ let
 
   # --- privileges ---------------------------------------------------------------
 
-  ports = [ cfg.cloudflare.port ] ++ optional (gl.listenPort (effectiveRoutes.metrics.listen or null) != null) (
-    gl.listenPort effectiveRoutes.metrics.listen
+  lanPorts = lib.unique (
+    lib.filter (p: p != null) (map gl.listenPort (cfg.lan.listen ++ cfg.lan.redirectListen))
   );
+  ports =
+    [ cfg.cloudflare.port ]
+    ++ optional (gl.listenPort (effectiveRoutes.metrics.listen or null) != null) (
+      gl.listenPort effectiveRoutes.metrics.listen
+    )
+    ++ lib.optionals cfg.lan.enable lanPorts;
   lowPort = lib.any (p: p < 1024) ports;
 
   # --- the host's gatehouse command ---------------------------------------------
@@ -296,6 +331,7 @@ let
     "services.gatehouse.tailnet.authKeyFile" = cfg.tailnet.authKeyFile;
     "services.gatehouse.tailnet.clientSecretFile" = cfg.tailnet.clientSecretFile;
     "services.gatehouse.oidc.clientSecretFile" = cfg.oidc.clientSecretFile;
+    "services.gatehouse.lan.dnsTokenFile" = if cfg.lan.enable then cfg.lan.dnsTokenFile else null;
     "services.gatehouse.environmentFile" = cfg.environmentFile;
   };
 in
@@ -418,6 +454,68 @@ in
       };
     };
 
+    lan = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Run the LAN door: HTTPS on the home network for the same public hostnames, with a Let's Encrypt certificate by DNS-01 (docs/lan.md).";
+      };
+      listen = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "192.168.1.10:443" ];
+        description = "HTTPS addresses of the LAN door (host:port). A port below 1024 keeps CAP_NET_BIND_SERVICE.";
+      };
+      redirectListen = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "192.168.1.10:80" ];
+        description = "Plain-HTTP addresses that only redirect to HTTPS.";
+      };
+      networks = mkOption {
+        type = types.nullOr (types.listOf types.str);
+        default = null;
+        example = [ "192.168.1.0/24" ];
+        description = "Client networks the door accepts; others are refused before TLS. Null: every private range (docs/lan.md).";
+      };
+      interfaces = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "enp3s0" ];
+        description = "Interfaces on which openFirewall opens the LAN door's ports.";
+      };
+      openFirewall = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Open the ports of listen and redirectListen in the firewall, on `interfaces` only.";
+      };
+      dnsTokenFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/run/keys/cloudflare-dns-token";
+        description = "File (outside the Nix store) with a Cloudflare API token with Zone.DNS:Edit, for the DNS-01 challenge. Passed with LoadCredential.";
+      };
+      acmeEmail = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "Contact address of the ACME account.";
+      };
+      acmeCA = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "letsencrypt-staging";
+        description = "`letsencrypt` (null: the default), `letsencrypt-staging` or an ACME directory URL.";
+      };
+      certificates = mkOption {
+        type = types.enum [
+          "wildcard"
+          "per_name"
+        ];
+        default = "wildcard";
+        description = "One `*.<domain>` certificate, or one per host.";
+      };
+    };
+
     oidc.clientSecretFile = mkOption {
       type = types.nullOr types.str;
       default = null;
@@ -506,6 +604,14 @@ in
         message = "services.gatehouse.cloudflare.tunnel is set, but there are no Cloudflare hostnames to route: add a route with a cloudflare block, or (with routesFile) list them in services.gatehouse.cloudflare.hostnames.";
       }
       {
+        assertion = !cfg.lan.enable || (cfg.lan.listen != [ ] && cfg.lan.dnsTokenFile != null);
+        message = "services.gatehouse.lan.enable needs lan.listen (e.g. [ \"192.168.1.10:443\" ]) and lan.dnsTokenFile (a Cloudflare API token with Zone.DNS:Edit).";
+      }
+      {
+        assertion = !cfg.lan.openFirewall || cfg.lan.interfaces != [ ];
+        message = "services.gatehouse.lan.openFirewall opens ports on lan.interfaces only; name the home network's interfaces there.";
+      }
+      {
         assertion = cfg.cloudflare.tunnel == null || tunnelRuns;
         message =
           "services.gatehouse.cloudflare.tunnel = \"${toString cfg.cloudflare.tunnel}\", but services.cloudflared.tunnels.\"${toString cfg.cloudflare.tunnel}\" has no credentialsFile or tokenFile, so cloudflared cannot run it and every public host would answer 404. "
@@ -538,6 +644,12 @@ in
       ) "services.cloudflared.tunnels.\"${cfg.cloudflare.tunnel}\" is named by name, not by its UUID: cloudflared then looks the tunnel up with the account certificate (certificateFile), which is not set, and fails. Name the tunnel by the UUID `cloudflared tunnel list` shows (services.cloudflared.tunnels.\"<UUID>\" and services.gatehouse.cloudflare.tunnel = \"<UUID>\"), or set certificateFile.";
 
     environment.systemPackages = mkIf cfg.cli.enable [ cli ];
+
+    networking.firewall.interfaces = mkIf (cfg.lan.enable && cfg.lan.openFirewall) (
+      lib.genAttrs cfg.lan.interfaces (_: {
+        allowedTCPPorts = lanPorts;
+      })
+    );
 
     environment.etc = mkIf (checkedTable != null) {
       "gatehouse/routes.hcl".source = checkedTable;

@@ -89,7 +89,7 @@ type visit struct {
 	lw    *loggingWriter
 	st    *state
 	start time.Time
-	// signIn is family sign-in on the Cloudflare door, nil elsewhere or
+	// signIn is family sign-in on the Cloudflare and LAN doors, nil elsewhere or
 	// when it is not set up.
 	signIn      SignIn
 	fwd         forwarded
@@ -113,7 +113,9 @@ func (h *doorHandler) begin(w http.ResponseWriter, r *http.Request) visit {
 	// request with a Transfer-Encoding closes its connection — browsers
 	// never send one, and an app's chunked upload loses only a keep-alive.
 	v.lw.closeConn = len(r.TransferEncoding) > 0
-	if h.door == routes.Cloudflare {
+	if h.door == routes.Cloudflare || h.door == routes.LAN {
+		// The LAN door answers the same public hostnames: the same
+		// sign-in and session cookie work on both.
 		if p := h.g.signIn.Load(); p != nil {
 			v.signIn = *p
 		}

@@ -30,7 +30,7 @@ func (g *Gateway) forwardFailed(w http.ResponseWriter, req *http.Request, r *rou
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err.Err, &tooBig) || errors.As(err.Body, &tooBig):
-		page.Write(w, http.StatusRequestEntityTooLarge, tooLargePage(r.Name, tooBig.Limit, door))
+		page.Write(w, http.StatusRequestEntityTooLarge, tooLargePage(r.Name, tooBig.Limit, door, r.Doors[routes.LAN] != nil))
 	case errors.Is(err.Body, os.ErrDeadlineExceeded):
 		// The upload made no progress for stall_timeout. Reading it
 		// failed, which ends the request's context too; the client is

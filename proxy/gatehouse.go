@@ -6,16 +6,15 @@ import (
 	"time"
 
 	"gatehouse/ratelimit"
-	"gatehouse/routes"
 )
 
 // serveGatehouse answers gatehouse's own endpoints under /.gatehouse/
-// (sign-in callback, logout, device tokens) on the Cloudflare door's hosts,
+// (sign-in callback, logout, device tokens) on the hosts of the Cloudflare and LAN doors,
 // and reports whether it did. They get a strict limit of their own,
 // whatever routes.hcl says; Keycloak's back-channel logouts are signed and
 // come in bursts when an admin ends many sessions, so they are not limited.
 func (h *doorHandler) serveGatehouse(v *visit, r *http.Request) bool {
-	if v.signIn == nil || !strings.HasPrefix(v.path, "/.gatehouse/") || !v.st.table.HasHost(routes.Cloudflare, r.Host) {
+	if v.signIn == nil || !strings.HasPrefix(v.path, "/.gatehouse/") || !v.st.table.HasHost(h.door, r.Host) {
 		return false
 	}
 	if lim := h.g.signInLimit; lim != nil && v.path != "/.gatehouse/backchannel-logout" {

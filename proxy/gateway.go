@@ -127,7 +127,7 @@ type routeLimits struct {
 // upstream is a route's way to its backend, and its metrics.
 type upstream struct {
 	backend *forward.Backend
-	metrics [2]*metrics.RouteDoor // by door
+	metrics [len(routes.Doors)]*metrics.RouteDoor // by door
 }
 
 // Options tune a Gateway.

@@ -127,11 +127,15 @@ func forbiddenPage(route string, id auth.Identity, tc *routes.TailnetConfig, aga
 var whoIsFailedPage = page.Render(http.StatusForbidden, "Not allowed",
 	"gatehouse could not tell which tailnet device this request came from, so it was refused. Reconnect to the tailnet and try again.")
 
-func tooLargePage(route string, limit int64, door string) []byte {
+// tooLargePage explains a 413; atHome: the route is on the LAN door too.
+func tooLargePage(route string, limit int64, door string, atHome bool) []byte {
 	msg := "The upload to <b>" + html.EscapeString(route) + "</b> is larger than the " + humanBytes(limit) + " it accepts."
 	if door == "cloudflare" {
 		msg += " Uploads through the internet pass the Cloudflare tunnel, which accepts at most 100 MB per request. " +
 			"For bigger files, connect to the home network's tailnet and use the tailnet address of this service."
+		if atHome {
+			msg += " At home the same upload works at this same address: on the home network it reaches gatehouse directly (the LAN door), with no tunnel in between."
+		}
 	}
 	return page.Render(http.StatusRequestEntityTooLarge, "Upload too large", msg)
 }

@@ -16,9 +16,9 @@ import (
 // cookies. w is the server's own writer. It answers an upload declared
 // larger than max_body itself (413) and then returns false.
 func (h *doorHandler) prepare(w http.ResponseWriter, v *visit, r *http.Request) bool {
-	if max := v.m.Route.MaxBody; max > 0 {
+	if max := v.m.Route.MaxBodyOn(h.door); max > 0 {
 		if r.ContentLength > max {
-			page.Write(v.lw, http.StatusRequestEntityTooLarge, tooLargePage(v.routeName, max, h.doorName))
+			page.Write(v.lw, http.StatusRequestEntityTooLarge, tooLargePage(v.routeName, max, h.doorName, v.m.Route.Doors[routes.LAN] != nil))
 			return false
 		}
 		if r.Body != nil && r.Body != http.NoBody {

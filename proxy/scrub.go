@@ -16,7 +16,8 @@ import (
 func (h *doorHandler) scrub(r *http.Request, cfg *routes.Config) (fwd forwarded, deviceToken string) {
 	trusted, proto := cfg.Cloudflare.TrustedProxies, h.proto
 	if h.door != routes.Cloudflare {
-		// Tailnet peers connect directly: nobody forwards for them.
+		// Tailnet peers and LAN clients connect directly: nobody
+		// forwards for them, so the socket's address is the client's.
 		trusted = nil
 		if r.TLS != nil {
 			proto = "https"

@@ -18,7 +18,7 @@ var (
 	fileSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "domain", Required: true}, {Name: "acknowledge"}},
 		Blocks: []hcl.BlockHeaderSchema{
-			{Type: "cloudflare"}, {Type: "tailnet"}, {Type: "oidc"}, {Type: "metrics"},
+			{Type: "cloudflare"}, {Type: "tailnet"}, {Type: "lan"}, {Type: "oidc"}, {Type: "metrics"},
 			{Type: "limit"}, {Type: "server"}, {Type: "route", LabelNames: []string{"name"}},
 		},
 	}
@@ -61,7 +61,7 @@ var (
 			{Name: "preset"}, {Name: "response_timeout"}, {Name: "description"}, {Name: "icon"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
-			{Type: "tailnet"}, {Type: "cloudflare"}, {Type: "limit"}, {Type: "health"},
+			{Type: "tailnet"}, {Type: "cloudflare"}, {Type: "lan"}, {Type: "limit"}, {Type: "health"},
 			{Type: "path", LabelNames: []string{"prefix"}},
 		},
 	}
@@ -72,7 +72,7 @@ var (
 		{Name: "host"}, {Name: "access", Required: true}, {Name: "node"}, {Name: "identity_headers"},
 	}}
 	pathSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "tailnet"}, {Name: "cloudflare"}},
+		Attributes: []hcl.AttributeSchema{{Name: "tailnet"}, {Name: "cloudflare"}, {Name: "lan"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "limit"}, {Type: "ban"}},
 	}
 )

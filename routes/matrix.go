@@ -99,9 +99,46 @@ func cloudflareCell(r *Route) string {
 	return cell
 }
 
+// lanCell is the LAN door's line below a route's row (a fifth column would
+// not fit 100 columns): the host, "the cloudflare host" in the usual case.
+func lanCell(r *Route) string {
+	dr := r.Doors[LAN]
+	if dr == nil {
+		return "—"
+	}
+	host := dr.Host
+	if cf := r.Doors[Cloudflare]; cf != nil && cf.Host == host {
+		host = "the cloudflare host,"
+	}
+	cell := host + " " + dr.Access.String()
+	if len(dr.Groups) > 0 {
+		cell += " (" + strings.Join(dr.Groups, ", ") + ")"
+	}
+	if dr.MaxBody > 0 {
+		cell += " max_body " + humanSize(dr.MaxBody)
+	}
+	return cell
+}
+
+// humanSize writes a byte count the way routes.hcl's sizes are written.
+func humanSize(n int64) string {
+	for _, u := range []struct {
+		unit string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d%s", n/u.size, u.unit)
+		}
+	}
+	return fmt.Sprintf("%d", n)
+}
+
 // writeDetails writes a route's limit and path rules, indented below its row.
 func writeDetails(b *strings.Builder, cfg *Config, r *Route, verbose bool) {
 	const indent = "  "
+	if r.Doors[LAN] != nil {
+		b.WriteString(indent + "lan " + lanCell(r) + "\n")
+	}
 	limit := "none"
 	if l := r.RouteLimit(cfg.Limit); l != nil {
 		limit = describeLimit(*l)
@@ -253,8 +290,8 @@ func Summary(cfg *Config) string {
 		}
 		paths += len(r.Paths)
 	}
-	s := fmt.Sprintf("%s: ok — %d %s (%d on the tailnet, %d through Cloudflare), %d path %s, %d %s",
-		cfg.File, len(cfg.Routes), plural(len(cfg.Routes), "route"), n[Tailnet], n[Cloudflare],
+	s := fmt.Sprintf("%s: ok — %d %s (%d on the tailnet, %d through Cloudflare, %d on the LAN), %d path %s, %d %s",
+		cfg.File, len(cfg.Routes), plural(len(cfg.Routes), "route"), n[Tailnet], n[Cloudflare], n[LAN],
 		paths, plural(paths, "rule"), len(cfg.Warnings), plural(len(cfg.Warnings), "warning"))
 	if cfg.Acknowledged > 0 {
 		s += fmt.Sprintf(" (and %d acknowledged)", cfg.Acknowledged)

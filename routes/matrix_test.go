@@ -31,14 +31,14 @@ func TestWriteMatrixReadable(t *testing.T) {
 			t.Errorf("%s: %d limit lines for %d routes", name, got, len(cfg.Routes))
 		}
 	}
-	checkMatrixRows(t, cfg, "/System/Restart cloudflare closed (jellyfin preset)") // -v lists preset paths
-	if strings.Contains(short, "/System/Restart") || !strings.Contains(short, "\n  preset jellyfin  47 paths: cloudflare 29 app, 18 closed\n") {
+	checkMatrixRows(t, cfg, "/System/Restart cloudflare closed; lan closed (jellyfin preset)") // -v lists preset paths
+	if strings.Contains(short, "/System/Restart") || !strings.Contains(short, "\n  preset jellyfin  47 paths: cloudflare 29 app, 18 closed; lan 29 app, 18 closed\n") {
 		t.Errorf("the jellyfin preset is not one line by default:\n%s", short)
 	}
 	for _, want := range []string{
 		"\n  limit 50/s, burst 200; 64 at once (the top-level limit)\n",
 		"\n  /api/auth/login  limit 10/min, burst 5; ban 1h after 10 failures (401, 403) in 15m\n",
-		"\n  /admin                   cloudflare closed\n",
+		"\n  /admin                   cloudflare closed; lan closed\n",
 	} {
 		if !strings.Contains(short, want) {
 			t.Errorf("matrix lacks %q:\n%s", want, short)
@@ -169,7 +169,7 @@ acknowledge = ["family-without-sign-in"]`+routes), "t.hcl")
 	if len(cfg.Warnings) != 1 || WarningCode(cfg.Warnings[0]) != WarnRouteWithoutDoor || cfg.Acknowledged != 1 {
 		t.Fatalf("acknowledged: warnings %v, acknowledged %d", cfg.Warnings, cfg.Acknowledged)
 	}
-	if got := Summary(cfg); !strings.HasSuffix(got, "4 routes (0 on the tailnet, 3 through Cloudflare), 0 path rules, 1 warning (and 1 acknowledged)") {
+	if got := Summary(cfg); !strings.HasSuffix(got, "4 routes (0 on the tailnet, 3 through Cloudflare, 0 on the LAN), 0 path rules, 1 warning (and 1 acknowledged)") {
 		t.Errorf("Summary = %q", got)
 	}
 

@@ -22,11 +22,15 @@ const (
 	// Cloudflare is the loopback listener cloudflared forwards to: clients
 	// are anonymous until they sign in.
 	Cloudflare
+	// LAN is the HTTPS listener on the home network, answering the
+	// Cloudflare door's public hostnames with a certificate of its own:
+	// clients are anonymous until they sign in, as through Cloudflare.
+	LAN
 	numDoors
 )
 
 // Doors lists every door in display order.
-var Doors = [numDoors]Door{Tailnet, Cloudflare}
+var Doors = [numDoors]Door{Tailnet, Cloudflare, LAN}
 
 func (d Door) String() string {
 	switch d {
@@ -34,6 +38,8 @@ func (d Door) String() string {
 		return "tailnet"
 	case Cloudflare:
 		return "cloudflare"
+	case LAN:
+		return "lan"
 	}
 	return "unknown"
 }
@@ -80,6 +86,7 @@ type Config struct {
 
 	Cloudflare CloudflareConfig
 	Tailnet    *TailnetConfig // nil: the tailnet door is off
+	LAN        *LANConfig     // nil: the LAN door is off
 	OIDC       *OIDCConfig    // nil: family routes fail closed
 	Metrics    *MetricsConfig // nil: no metrics listener
 	Limit      *Limit         // default limit for every route; nil: none
@@ -101,6 +108,37 @@ type CloudflareConfig struct {
 	// X-Forwarded-For headers are believed.
 	TrustedProxies []netip.Prefix
 }
+
+// LANConfig is the HTTPS door on the home network.
+type LANConfig struct {
+	// Listen are the HTTPS addresses (host:port); RedirectListen the
+	// plain-HTTP ones, which only redirect to HTTPS.
+	Listen         []string
+	RedirectListen []string
+	ListenRange    hcl.Range
+	RedirectRange  hcl.Range
+	// Networks are the client networks the door accepts connections from;
+	// any other client is refused before TLS.
+	Networks []netip.Prefix
+	// StateDir holds the certificates and the ACME account (absolute).
+	StateDir string
+	// ACMECA is the ACME directory URL; ACMEEmail the account's contact.
+	ACMECA    string
+	ACMEEmail string
+	// DNSTokenFile holds the API token of Cloudflare's DNS API, which
+	// answers the DNS-01 challenge (absolute).
+	DNSTokenFile string
+	// Wildcard: one certificate for *.<domain> (and <domain> when a route
+	// uses it); false: one certificate per host.
+	Wildcard bool
+	Range    hcl.Range
+}
+
+// The ACME directories lan.acme_ca names by keyword.
+const (
+	LetsEncrypt        = "https://acme-v02.api.letsencrypt.org/directory"
+	LetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory"
+)
 
 // ServerConfig holds the HTTP server and upstream transport settings shared
 // by every door.
@@ -228,7 +266,10 @@ type DoorRule struct {
 	// verified (tailnet: the peer's WhoIs; cloudflare: the family session or
 	// device token), after any client-sent copies are removed.
 	IdentityHeaders []string
-	Range           hcl.Range
+	// MaxBody (lan) overrides the route's max_body on this door; 0: the
+	// route's.
+	MaxBody int64
+	Range   hcl.Range
 	// HostRange is where the host is written: the `host =` attribute, or
 	// the door block when the host defaults to the route's name.
 	HostRange hcl.Range
@@ -321,6 +362,15 @@ func (r *Route) ResponseTimeoutIn(sc ServerConfig) time.Duration {
 		return r.ResponseTimeout
 	}
 	return sc.ResponseTimeout
+}
+
+// MaxBodyOn is the largest request body the route takes through door d;
+// 0: unlimited.
+func (r *Route) MaxBodyOn(d Door) int64 {
+	if dr := r.Doors[d]; dr != nil && dr.MaxBody > 0 {
+		return dr.MaxBody
+	}
+	return r.MaxBody
 }
 
 // UsesAccess reports whether a on door d applies anywhere in the route:

@@ -100,6 +100,7 @@ func (d *decoder) file(body hcl.Body, filename string) *Config {
 			}
 		}
 	}
+	cfg.LAN = d.lan(d.single(c.Blocks, "lan", "The file"), filename)
 	cfg.OIDC = d.oidc(d.single(c.Blocks, "oidc", "The file"), filename)
 	cfg.Limit = d.limit(d.single(c.Blocks, "limit", "The file"))
 	if mb := d.single(c.Blocks, "metrics", "The file"); mb != nil {
@@ -142,19 +143,41 @@ func (d *decoder) cloudflare(b *hcl.Block) CloudflareConfig {
 	if s, rng, ok := d.str(c.Attributes, "listen"); ok {
 		cf.Listen, cf.ListenRange = d.listenAddr(s, rng, "cloudflare.listen"), rng
 	}
-	if list, rng, ok := d.strList(c.Attributes, "trusted_proxies"); ok {
-		cf.TrustedProxies = nil
-		for _, s := range list {
-			p, err := parsePrefix(s)
-			if err != nil {
-				d.errorf(rng, "Invalid trusted proxy",
-					`%q in trusted_proxies is not an IP address or CIDR; write it like "127.0.0.1/32" or "::1".`, s)
-				continue
-			}
-			cf.TrustedProxies = append(cf.TrustedProxies, p)
-		}
+	if list, ok := d.prefixes(c.Attributes, "trusted_proxies", "Invalid trusted proxy", `"127.0.0.1/32" or "::1"`); ok {
+		cf.TrustedProxies = list
 	}
 	return cf
+}
+
+// prefixes reads a list of networks, each a CIDR or a single address.
+func (d *decoder) prefixes(attrs hcl.Attributes, name, summary, example string) ([]netip.Prefix, bool) {
+	list, rng, ok := d.strList(attrs, name)
+	if !ok {
+		return nil, false
+	}
+	var out []netip.Prefix
+	for _, s := range list {
+		p, err := parsePrefix(s)
+		if err != nil {
+			d.errorf(rng, summary, `%q in %s is not an IP address or CIDR; write it like %s.`, s, name, example)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, true
+}
+
+// publicHost is a public hostname as written in a door block: lower-case,
+// and a bare name like "photos" gets the domain appended.
+func (d *decoder) publicHost(s string, rng hcl.Range, cfg *Config) string {
+	host := strings.TrimSuffix(strings.ToLower(s), ".")
+	if !strings.Contains(host, ".") && cfg.Domain != "" {
+		host += "." + cfg.Domain
+	}
+	if !validHostname(host) {
+		d.errorf(rng, "Invalid host", "%q is not a hostname; write a name like \"photos\" or \"photos.example.com\".", host)
+	}
+	return host
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
@@ -502,9 +525,13 @@ func (d *decoder) route(b *hcl.Block, cfg *Config) *Route {
 		d.warnf(WarnIdentityHeadersWithoutFamily, dr.Range, "Identity headers without family access",
 			"route %q sends identity headers on the cloudflare door, but only family access (a session or device token) has an identity to send; they are never set here.", r.Name)
 	}
-	if r.Doors[Tailnet] == nil && r.Doors[Cloudflare] == nil {
+	if dr := r.Doors[LAN]; dr != nil && len(dr.IdentityHeaders) > 0 && !r.UsesAccess(LAN, Family) {
+		d.warnf(WarnIdentityHeadersWithoutFamily, dr.Range, "Identity headers without family access",
+			"route %q sends identity headers on the lan door, but only family access (a session or device token) has an identity to send; they are never set here.", r.Name)
+	}
+	if r.Doors[Tailnet] == nil && r.Doors[Cloudflare] == nil && r.Doors[LAN] == nil {
 		d.warnf(WarnRouteWithoutDoor, b.DefRange, "Route reachable through no door",
-			"route %q has neither a tailnet nor a cloudflare block, so nobody can reach it; add one or remove the route.", r.Name)
+			"route %q has neither a tailnet, a cloudflare nor a lan block, so nobody can reach it; add one or remove the route.", r.Name)
 	}
 	return r
 }
@@ -615,9 +642,13 @@ func (d *decoder) checkDoorAccess(door Door, a Access, rng hcl.Range, cfg *Confi
 		d.errorf(rng, "Tailnet-only access on the Cloudflare door",
 			"%q needs a tailnet identity, which requests through Cloudflare never have; use family (sign-in) or app on the cloudflare door, or move this to the tailnet block.", a)
 	}
+	if door == LAN && (a == Admin || a == Members) {
+		d.errorf(rng, "Tailnet-only access on the LAN door",
+			"%q needs a tailnet identity, which requests on the home network never have; use family (sign-in, with groups for admin-only services) or app on the lan door, or move this to the tailnet block.", a)
+	}
 	if door == Tailnet && a == Family {
 		d.errorf(rng, "Family sign-in on the tailnet door",
-			"family sign-in is for the cloudflare door; on the tailnet use members (anyone on the tailnet) or admin.")
+			"family sign-in is for the cloudflare and lan doors; on the tailnet use members (anyone on the tailnet) or admin.")
 	}
 	if a == Family && cfg.OIDC == nil && !slices.ContainsFunc(d.familyWithoutSignIn, func(u routeUse) bool { return u.route == routeName }) {
 		d.familyWithoutSignIn = append(d.familyWithoutSignIn, routeUse{routeName, rng})
@@ -654,8 +685,11 @@ func (d *decoder) familyWithoutSignInCheck() {
 
 func (d *decoder) doorRule(r *Route, door Door, b *hcl.Block, cfg *Config) *DoorRule {
 	schema := doorSchema
-	if door == Tailnet {
+	switch door {
+	case Tailnet:
 		schema = tailnetDoorSchema
+	case LAN:
+		schema = lanDoorSchema
 	}
 	c := d.content(b.Body, schema)
 	dr := &DoorRule{Range: b.DefRange, Node: door == Tailnet}
@@ -686,21 +720,23 @@ func (d *decoder) doorRule(r *Route, door Door, b *hcl.Block, cfg *Config) *Door
 				`the cloudflare door of route %q needs host = "<name>" (a bare name like "photos" gets the domain appended).`, r.Name)
 			return dr
 		}
-		host = strings.TrimSuffix(strings.ToLower(host), ".")
-		if !strings.Contains(host, ".") && cfg.Domain != "" {
-			host += "." + cfg.Domain
+		dr.Host = d.publicHost(host, rng, cfg)
+	case LAN:
+		dr.Host = d.lanHost(r, b, host, rng, ok, cfg)
+		if n, rng, ok := d.size(c.Attributes, "max_body"); ok {
+			if r.MaxBody > 0 && n > 0 && n < r.MaxBody {
+				d.warnf(WarnLANMaxBodyBelowRoute, rng, "LAN max_body below the route's",
+					"route %q takes less on the lan door (%d bytes) than its max_body (%d bytes) elsewhere; the lan door is the one for big uploads.", r.Name, n, r.MaxBody)
+			}
+			dr.MaxBody = n
 		}
-		if !validHostname(host) {
-			d.errorf(rng, "Invalid host", "%q is not a hostname; write a name like \"photos\" or \"photos.example.com\".", host)
-		}
-		dr.Host = host
 	}
 	if _, ok := c.Attributes["node"]; ok {
 		dr.Node = d.boolean(c.Attributes, "node")
 	}
 	if hs, rng, ok := d.strList(c.Attributes, "identity_headers"); ok {
 		valid, list := IdentityHeaderNames, "Tailscale-User-Login, Tailscale-User-Name, Remote-User, Remote-Name, X-Forwarded-User, X-Remote-User"
-		if door == Cloudflare {
+		if door != Tailnet {
 			valid, list = FamilyIdentityHeaderNames, "X-Forwarded-User, X-Forwarded-Email, X-Forwarded-Groups, X-Forwarded-Preferred-Username, Remote-User, Remote-Email, Remote-Groups, X-Remote-User"
 		}
 		for _, h := range hs {
@@ -763,9 +799,9 @@ func (d *decoder) pathRule(r *Route, b *hcl.Block, cfg *Config) *PathRule {
 // door. A prefix the file writes a rule for keeps the file's rule; a prefix
 // two presets name keeps the first preset's.
 func (d *decoder) presets(r *Route, names []string, rng hcl.Range, seen map[string]*PathRule) {
-	if r.Doors[Cloudflare] == nil {
+	if r.Doors[Cloudflare] == nil && r.Doors[LAN] == nil {
 		d.errorf(rng, "Preset without a cloudflare block",
-			"preset %s refines the cloudflare door, but route %q has no cloudflare block; add one or remove the preset.",
+			"preset %s refines the cloudflare and lan doors, but route %q has neither block; add one or remove the preset.",
 			strings.Join(names, ", "), r.Name)
 		return
 	}
@@ -788,7 +824,13 @@ func (d *decoder) presets(r *Route, names []string, rng hcl.Range, seen map[stri
 			}
 			access := pp.Access
 			pr := &PathRule{Prefix: prefix, Label: pp.Prefix, Range: rng, Preset: name}
-			pr.Access[Cloudflare] = &access
+			// The same rules on both doors that answer the public
+			// hostnames: an app's clients speak the same paths at home.
+			for _, door := range []Door{Cloudflare, LAN} {
+				if r.Doors[door] != nil {
+					pr.Access[door] = &access
+				}
+			}
 			seen[key] = pr
 			r.Paths = append(r.Paths, pr)
 		}
@@ -873,6 +915,14 @@ func (d *decoder) crossChecks(cfg *Config) {
 	if cfg.Metrics != nil {
 		claim(cfg.Metrics.Listen, "metrics.listen", cfg.Metrics.ListenRange)
 	}
+	if l := cfg.LAN; l != nil {
+		for _, a := range l.Listen {
+			claim(a, "lan.listen", l.ListenRange)
+		}
+		for _, a := range l.RedirectListen {
+			claim(a, "lan.redirect_listen", l.RedirectRange)
+		}
+	}
 	for _, r := range cfg.Routes {
 		if r.Backend.URL == nil || r.Backend.Socket != "" {
 			continue
@@ -894,14 +944,16 @@ func (d *decoder) crossChecks(cfg *Config) {
 		// A browser drops a cookie whose Domain does not cover the host
 		// that sets it: sign-in on such a host would loop forever.
 		for _, r := range cfg.Routes {
-			dr := r.Doors[Cloudflare]
-			if dr == nil || dr.Host == "" || !r.UsesAccess(Cloudflare, Family) {
-				continue
-			}
-			if dr.Host != o.CookieDomain && !strings.HasSuffix(dr.Host, "."+o.CookieDomain) {
-				d.errorf(o.CookieDomainRange, "cookie_domain does not cover a family host",
-					"the family host %q of route %q is not under cookie_domain %q, so browsers would refuse its session cookie; use a domain both are under, or leave cookie_domain out (one sign-in per host).",
-					dr.Host, r.Name, o.CookieDomain)
+			for _, door := range []Door{Cloudflare, LAN} {
+				dr := r.Doors[door]
+				if dr == nil || dr.Host == "" || !r.UsesAccess(door, Family) {
+					continue
+				}
+				if dr.Host != o.CookieDomain && !strings.HasSuffix(dr.Host, "."+o.CookieDomain) {
+					d.errorf(o.CookieDomainRange, "cookie_domain does not cover a family host",
+						"the family host %q of route %q is not under cookie_domain %q, so browsers would refuse its session cookie; use a domain both are under, or leave cookie_domain out (one sign-in per host).",
+						dr.Host, r.Name, o.CookieDomain)
+				}
 			}
 		}
 	}
@@ -923,6 +975,16 @@ func (d *decoder) crossChecks(cfg *Config) {
 					r.Name, cfg.Tailnet.Hostname)
 			}
 		}
+	}
+	lanRoutes := 0
+	for _, r := range cfg.Routes {
+		if r.Doors[LAN] != nil {
+			lanRoutes++
+		}
+	}
+	if lanRoutes > 0 && cfg.LAN == nil {
+		d.warnf(WarnLANRoutesWithoutLAN, cfg.Routes[0].Range, "LAN routes without a lan block",
+			"%d routes have a lan door but there is no top-level lan block, so the LAN door is off.", lanRoutes)
 	}
 	if tailnetRoutes > 0 && cfg.Tailnet == nil {
 		d.warnf(WarnTailnetRoutesWithoutTailnet, cfg.Routes[0].Range, "Tailnet routes without a tailnet block",

@@ -304,7 +304,7 @@ route "a" {
   }
 }
 `,
-			want: []wantDiag{wantErr("t.hcl:5:13", "Preset without a cloudflare block", `route "a" has no cloudflare block`)},
+			want: []wantDiag{wantErr("t.hcl:5:13", "Preset without a cloudflare block", `route "a" has neither block`)},
 		},
 		validationCase{
 			name: "unknown preset in a list",

@@ -37,12 +37,18 @@ type shippedRoute struct {
 	cfRoot  Access // the cloudflare door's own access (keycloak: closed)
 	// cloudflare probes beyond "/" (host cfHost)
 	cfPaths []probe
+	// lanHost: "" the cloudflare host (the LAN door answers the same
+	// public names, with the same probes); lanRoot the LAN door's own
+	// access, lanGroups the groups it asks for.
+	lanHost   string
+	lanRoot   Access
+	lanGroups []string
 }
 
 // shippedMatrix is the shipped matrix, written out. Every route of
 // ../routes.hcl must be here, and nothing else.
 var shippedMatrix = []shippedRoute{
-	{name: "immich", backend: "127.0.0.1:2283", tailnet: Members, cfHost: "photos.example.com", cfRoot: Family,
+	{name: "immich", lanRoot: Family, backend: "127.0.0.1:2283", tailnet: Members, cfHost: "photos.example.com", cfRoot: Family,
 		cfPaths: []probe{
 			{path: "/photos/123", want: Family},
 			{path: "/api/assets", want: App},
@@ -55,7 +61,7 @@ var shippedMatrix = []shippedRoute{
 			{path: "/x/../api/assets", want: App},
 			{path: "/api/auth/admin-sign-up", want: Closed},
 		}},
-	{name: "nextcloud", backend: "127.0.0.1:8080", tailnet: Members, cfHost: "files.example.com", cfRoot: Family,
+	{name: "nextcloud", lanRoot: Family, backend: "127.0.0.1:8080", tailnet: Members, cfHost: "files.example.com", cfRoot: Family,
 		cfPaths: []probe{
 			{path: "/apps/files/", want: Family},
 			{path: "/remote.php/dav/files/me/x.jpg", want: App},
@@ -67,7 +73,7 @@ var shippedMatrix = []shippedRoute{
 			{path: "/index.php/login/v2/flow/abc", want: Family},
 			{path: "/index.php/204", want: App},
 		}},
-	{name: "vaultwarden", backend: "127.0.0.1:8000", tailnet: Members, cfHost: "passwords.example.com", cfRoot: App,
+	{name: "vaultwarden", lanRoot: App, backend: "127.0.0.1:8000", tailnet: Members, cfHost: "passwords.example.com", cfRoot: App,
 		cfPaths: []probe{
 			{path: "/api/sync", want: App},
 			{path: "/identity/connect/token", want: App},
@@ -83,7 +89,7 @@ var shippedMatrix = []shippedRoute{
 			{path: `\admin`, want: Closed},
 			{path: "/administrator", want: App},
 		}},
-	{name: "jellyfin", backend: "127.0.0.1:8096", tailnet: Members, cfHost: "watch.example.com", cfRoot: Family,
+	{name: "jellyfin", lanRoot: Family, backend: "127.0.0.1:8096", tailnet: Members, cfHost: "watch.example.com", cfRoot: Family,
 		cfPaths: []probe{
 			{path: "/web/index.html", want: Family},
 			{path: "/Users/AuthenticateByName", want: App},
@@ -102,9 +108,9 @@ var shippedMatrix = []shippedRoute{
 			{path: "/Startup/Configuration", want: Closed},
 			{path: "/UserImage", want: App},
 		}},
-	{name: "jellyseerr", backend: "127.0.0.1:5055", tailnet: Admin, cfHost: "request.example.com", cfRoot: Family,
+	{name: "jellyseerr", lanRoot: Family, backend: "127.0.0.1:5055", tailnet: Admin, cfHost: "request.example.com", cfRoot: Family,
 		cfPaths: []probe{{path: "/api/v1/request", want: Family}}},
-	{name: "audiobookshelf", backend: "127.0.0.1:13378", tailnet: Members, cfHost: "audiobooks.example.com", cfRoot: Family,
+	{name: "audiobookshelf", lanRoot: Family, backend: "127.0.0.1:13378", tailnet: Members, cfHost: "audiobooks.example.com", cfRoot: Family,
 		cfPaths: []probe{
 			{path: "/api/libraries", want: App},
 			{path: "/login", want: App},
@@ -113,19 +119,19 @@ var shippedMatrix = []shippedRoute{
 			{path: "/audiobookshelf/share/abc", want: Family},
 			{path: "/init", want: Closed},
 		}},
-	{name: "navidrome", backend: "127.0.0.1:4533", tailnet: Members, cfHost: "music.example.com", cfRoot: Family,
+	{name: "navidrome", lanRoot: Family, backend: "127.0.0.1:4533", tailnet: Members, cfHost: "music.example.com", cfRoot: Family,
 		cfPaths: []probe{
 			{path: "/rest/ping.view", want: App},
 			{path: "/app/", want: Family},
 		}},
-	{name: "radarr", backend: "127.0.0.1:7878", tailnet: Admin},
-	{name: "sonarr", backend: "127.0.0.1:8989", tailnet: Admin},
-	{name: "bazarr", backend: "127.0.0.1:6767", tailnet: Admin},
-	{name: "prowlarr", backend: "127.0.0.1:9696", tailnet: Admin},
-	{name: "deluge", backend: "127.0.0.1:8112", tailnet: Admin},
-	{name: "radicale", backend: "127.0.0.1:5232", tailnet: Members},
-	{name: "microbin", backend: "127.0.0.1:8084", tailnet: Admin},
-	{name: "keycloak", backend: "127.0.0.1:8180", tailnet: Admin, cfHost: "auth.example.com", cfRoot: Closed,
+	{name: "radarr", lanHost: "radarr.example.com", lanRoot: Family, lanGroups: []string{"admins"}, backend: "127.0.0.1:7878", tailnet: Admin},
+	{name: "sonarr", lanHost: "sonarr.example.com", lanRoot: Family, lanGroups: []string{"admins"}, backend: "127.0.0.1:8989", tailnet: Admin},
+	{name: "bazarr", lanHost: "bazarr.example.com", lanRoot: Family, lanGroups: []string{"admins"}, backend: "127.0.0.1:6767", tailnet: Admin},
+	{name: "prowlarr", lanHost: "prowlarr.example.com", lanRoot: Family, lanGroups: []string{"admins"}, backend: "127.0.0.1:9696", tailnet: Admin},
+	{name: "deluge", lanHost: "deluge.example.com", lanRoot: Family, lanGroups: []string{"admins"}, backend: "127.0.0.1:8112", tailnet: Admin},
+	{name: "radicale", lanHost: "calendar.example.com", lanRoot: Family, backend: "127.0.0.1:5232", tailnet: Members},
+	{name: "microbin", lanHost: "microbin.example.com", lanRoot: Family, lanGroups: []string{"admins"}, backend: "127.0.0.1:8084", tailnet: Admin},
+	{name: "keycloak", lanRoot: Closed, backend: "127.0.0.1:8180", tailnet: Admin, cfHost: "auth.example.com", cfRoot: Closed,
 		cfPaths: []probe{
 			{path: "/realms/home/protocol/openid-connect/auth", want: App},
 			{path: "/realms/home/.well-known/openid-configuration", want: App},
@@ -159,7 +165,7 @@ func TestShippedParses(t *testing.T) {
 	if cfg.OIDC == nil {
 		wantWarnings = 1
 		for _, r := range cfg.Routes {
-			if r.UsesAccess(Cloudflare, Family) && !strings.Contains(FormatDiagnostic(cfg.Warnings[0]), fmt.Sprintf("%q", r.Name)) {
+			if (r.UsesAccess(Cloudflare, Family) || r.UsesAccess(LAN, Family)) && !strings.Contains(FormatDiagnostic(cfg.Warnings[0]), fmt.Sprintf("%q", r.Name)) {
 				t.Errorf("the warning does not name %s: %s", r.Name, FormatDiagnostic(cfg.Warnings[0]))
 			}
 		}
@@ -190,6 +196,7 @@ func TestShippedMatrix(t *testing.T) {
 			if r == nil {
 				t.Fatalf("no route %q", row.name)
 			}
+			checkShippedLAN(t, tab, r, row)
 			if r.Backend.URL == nil || r.Backend.URL.Scheme != "http" || r.Backend.URL.Host != row.backend {
 				t.Errorf("backend %q, want http://%s", r.Backend.Raw, row.backend)
 			}
@@ -229,6 +236,31 @@ func TestShippedMatrix(t *testing.T) {
 	}
 }
 
+// checkShippedLAN: every route has a LAN door, on its cloudflare host with
+// the cloudflare door's answers, or on a host of its own.
+func checkShippedLAN(t *testing.T, tab *Table, r *Route, row shippedRoute) {
+	t.Helper()
+	dr := r.Doors[LAN]
+	if dr == nil {
+		t.Fatalf("route has no lan door; every shipped route says what it is at home")
+	}
+	host := row.lanHost
+	if host == "" {
+		host = row.cfHost
+	}
+	if dr.Host != host || dr.Access != row.lanRoot || strings.Join(dr.Groups, ",") != strings.Join(row.lanGroups, ",") {
+		t.Errorf("lan door %s %v %v, want %s %v %v", dr.Host, dr.Access, dr.Groups, host, row.lanRoot, row.lanGroups)
+	}
+	// The tailnet name is not a LAN host.
+	checkMatch(t, tab, LAN, row.name, "/", row.name, Closed)
+	checkMatch(t, tab, LAN, host, "/", row.name, row.lanRoot)
+	if row.lanHost == "" {
+		for _, p := range row.cfPaths {
+			checkMatch(t, tab, LAN, host, p.path, row.name, p.want)
+		}
+	}
+}
+
 // checkMatch asserts that door/host/path reaches route with access, or, for
 // Closed, that it gets the zero Match.
 func checkMatch(t *testing.T, tab *Table, door Door, host, p, route string, want Access) {
@@ -261,10 +293,15 @@ func TestWriteMatrix(t *testing.T) {
 		t.Errorf("header = %q", lines[0])
 	}
 	rows := map[string][]string{}
+	lanLines := map[string]string{}
+	last := ""
 	for _, l := range lines[1:] {
 		// Route rows start at the margin; their limit and paths are indented.
 		if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(l, " ") && strings.HasPrefix(f[1], "http") {
 			rows[f[0]] = f
+			last = f[0]
+		} else if strings.HasPrefix(l, "  lan ") {
+			lanLines[last] = l
 		}
 	}
 	for _, row := range shippedMatrix {
@@ -277,26 +314,41 @@ func TestWriteMatrix(t *testing.T) {
 		if got := rows[row.name]; strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("matrix row %q, want %q", strings.Join(got, " "), strings.Join(want, " "))
 		}
+		// The LAN door is the line right below the row.
+		lanHost := row.lanHost
+		if lanHost == "" {
+			lanHost = "the cloudflare host,"
+		}
+		wantLAN := "  lan " + lanHost + " " + row.lanRoot.String()
+		if len(row.lanGroups) > 0 {
+			wantLAN += " (" + strings.Join(row.lanGroups, ", ") + ")"
+		}
+		if row.name == "immich" {
+			wantLAN += " max_body 20GiB"
+		}
+		if got := lanLines[row.name]; got != wantLAN {
+			t.Errorf("lan line of %s %q, want %q", row.name, got, wantLAN)
+		}
 	}
 	if len(rows) != len(shippedMatrix) {
 		t.Errorf("%d route rows, want %d:\n%s", len(rows), len(shippedMatrix), out)
 	}
 	// Path rules follow their route on indented rows.
 	checkMatrixRows(t, cfg,
-		"/api/ cloudflare app (immich preset)",
-		"/rest/ cloudflare app (navidrome preset)",
-		"/admin cloudflare closed",
-		"/realms/home/ cloudflare app",
-		"/System/Restart cloudflare closed (jellyfin preset)",
-		"/api/auth/admin-sign-up cloudflare closed (immich preset)",
-		"/index.php/login/v2/flow cloudflare family (nextcloud preset)",
-		"/robots.txt cloudflare app",
+		"/api/ cloudflare app; lan app (immich preset)",
+		"/rest/ cloudflare app; lan app (navidrome preset)",
+		"/admin cloudflare closed; lan closed",
+		"/realms/home/ cloudflare app; lan app",
+		"/System/Restart cloudflare closed; lan closed (jellyfin preset)",
+		"/api/auth/admin-sign-up cloudflare closed; lan closed (immich preset)",
+		"/index.php/login/v2/flow cloudflare family; lan family (nextcloud preset)",
+		"/robots.txt cloudflare app; lan app",
 	)
 	// The vaultwarden row is followed by its limit, then its /admin rule.
 	for i, l := range lines {
-		if strings.HasPrefix(l, "vaultwarden ") && (!strings.HasPrefix(lines[i+1], "  limit 50/s, burst 200; 64 at once") ||
-			!strings.HasPrefix(lines[i+2], "  /admin ")) {
-			t.Errorf("lines after vaultwarden are %q", lines[i+1:i+3])
+		if strings.HasPrefix(l, "vaultwarden ") && (!strings.HasPrefix(lines[i+1], "  lan ") || !strings.HasPrefix(lines[i+2], "  limit 50/s, burst 200; 64 at once") ||
+			!strings.HasPrefix(lines[i+3], "  /admin ")) {
+			t.Errorf("lines after vaultwarden are %q", lines[i+1:i+4])
 		}
 	}
 }
@@ -319,7 +371,7 @@ func TestSummary(t *testing.T) {
 		t.Errorf("%d path rules in %s, want %d (99)", paths, shippedFile, wantPaths)
 	}
 	got := Summary(cfg)
-	want := fmt.Sprintf("../routes.hcl: ok — 15 routes (15 on the tailnet, 8 through Cloudflare), 99 path rules, %s", Count(len(cfg.Warnings), "warning"))
+	want := fmt.Sprintf("../routes.hcl: ok — 15 routes (15 on the tailnet, 8 through Cloudflare, 15 on the LAN), 99 path rules, %s", Count(len(cfg.Warnings), "warning"))
 	if got != want {
 		t.Errorf("Summary = %q\nwant      %q", got, want)
 	}

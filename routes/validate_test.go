@@ -265,7 +265,7 @@ route "a" {
 }
 `,
 		want: []wantDiag{wantErr("t.hcl:6:14", "Family sign-in on the tailnet door",
-			"family sign-in is for the cloudflare door")},
+			"family sign-in is for the cloudflare and lan doors")},
 	},
 	{
 		name: "family without an oidc block is a warning",

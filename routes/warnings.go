@@ -14,10 +14,12 @@ import (
 // table's family routes before an oidc block exists, say).
 var Warnings = []struct{ Code, What string }{
 	{WarnFamilyWithoutSignIn, "family routes while there is no oidc block (they answer 503 until one is added)"},
-	{WarnIdentityHeadersWithoutFamily, "identity headers on a cloudflare door without family access"},
-	{WarnRouteWithoutDoor, "a route with neither a tailnet nor a cloudflare block"},
+	{WarnIdentityHeadersWithoutFamily, "identity headers on a cloudflare or lan door without family access"},
+	{WarnRouteWithoutDoor, "a route with neither a tailnet, a cloudflare nor a lan block"},
 	{WarnKeycloakMasterRealm, "a Keycloak route that opens its master realm on the cloudflare door"},
 	{WarnTailnetRoutesWithoutTailnet, "routes with a tailnet block while there is no top-level tailnet block"},
+	{WarnLANRoutesWithoutLAN, "routes with a lan block while there is no top-level lan block"},
+	{WarnLANMaxBodyBelowRoute, "a lan max_body smaller than the route's own"},
 }
 
 // The names of the warnings.
@@ -27,6 +29,8 @@ const (
 	WarnRouteWithoutDoor             = "route-without-door"
 	WarnKeycloakMasterRealm          = "keycloak-master-realm"
 	WarnTailnetRoutesWithoutTailnet  = "tailnet-routes-without-tailnet"
+	WarnLANRoutesWithoutLAN          = "lan-routes-without-lan"
+	WarnLANMaxBodyBelowRoute         = "lan-max-body-below-route"
 )
 
 // warningCode marks a warning diagnostic with its name (hcl.Diagnostic.Extra).

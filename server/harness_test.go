@@ -20,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"gatehouse/lan"
 	"gatehouse/routes"
 )
 
@@ -119,6 +120,7 @@ route %q {
 type testServer struct {
 	*Server
 	addr        string // the Cloudflare door
+	lanAddr     string // the LAN door's HTTPS listener, "" without one
 	metricsAddr string
 	reloads     chan error
 	reloadCh    chan struct{}
@@ -148,6 +150,22 @@ func startServer(t testing.TB, configPath string, o Options) *testServer {
 		reloads: make(chan error, 16), reloadCh: make(chan struct{}, 1), done: make(chan error, 1),
 	}
 	o.ConfigPath, o.Config, o.CloudflareListener, o.MetricsListener = configPath, cfg, ln, mln
+	if cfg.LAN != nil && o.LANListeners == nil {
+		// The LAN door on loopback ports of its own; its certificates
+		// from nowhere unless the test says where (LANManager): every
+		// ACME and DNS request stays on a refused loopback port.
+		for _, p := range []*[]net.Listener{&o.LANListeners, &o.LANRedirectListeners} {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			*p = []net.Listener{l}
+		}
+		g.lanAddr = o.LANListeners[0].Addr().String()
+		if o.LANManager == nil {
+			o.LANManager = func(mo *lan.ManagerOptions) { mo.Resolvers = []string{"127.0.0.1:1"} }
+		}
+	}
 	o.Reload, o.Watch, o.AccessLog = g.reloadCh, true, true
 	o.Reloaded = func(err error) { g.reloads <- err }
 	if o.Log == nil {

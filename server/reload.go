@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"reflect"
@@ -48,7 +49,7 @@ type Setting struct {
 // in a running gateway and checks both the log and the effect.
 var Settings = []Setting{
 	{"domain", Now, "the compiled route table", func(c *routes.Config) any { return c.Domain }},
-	{"route", Now, "the compiled route table; tailnet nodes of routes start and stop", func(c *routes.Config) any { return c.Routes }},
+	{"route", Now, "the compiled route table; tailnet nodes of routes start and stop; new LAN hosts get certificates", func(c *routes.Config) any { return c.Routes }},
 	{"cloudflare.listen", AtRestart, "the door's listener is opened once", func(c *routes.Config) any { return c.Cloudflare.Listen }},
 	{"cloudflare.trusted_proxies", Now, "read per request", func(c *routes.Config) any { return c.Cloudflare.TrustedProxies }},
 	{"tailnet.admins", Now, "read per request", tailnetField(func(t *routes.TailnetConfig) any { return t.Admins })},
@@ -63,6 +64,15 @@ var Settings = []Setting{
 	{"tailnet.tags", AtRestart, "advertised when a node joins", tailnetField(func(t *routes.TailnetConfig) any { return t.Tags })},
 	{"tailnet.log_upload", AtRestart, "set for the process before the first node starts", tailnetField(func(t *routes.TailnetConfig) any { return t.LogUpload })},
 	{"tailnet.verbose", AtRestart, "set for the process before the first node starts", tailnetField(func(t *routes.TailnetConfig) any { return t.Verbose })},
+	{"lan", AtRestart, "a lan block added or removed: the LAN door opens and shuts with the process", func(c *routes.Config) any { return c.LAN != nil }},
+	{"lan.listen", AtRestart, "the door's listeners are opened once", lanField(func(l *routes.LANConfig) any { return l.Listen })},
+	{"lan.redirect_listen", AtRestart, "the redirect listeners are opened once", lanField(func(l *routes.LANConfig) any { return l.RedirectListen })},
+	{"lan.networks", AtRestart, "the listeners' network filter is built when they open", lanField(func(l *routes.LANConfig) any { return l.Networks })},
+	{"lan.state_dir", AtRestart, "certificate storage is opened once", lanField(func(l *routes.LANConfig) any { return l.StateDir })},
+	{"lan.acme_ca", AtRestart, "the ACME issuer is set up once", lanField(func(l *routes.LANConfig) any { return l.ACMECA })},
+	{"lan.acme_email", AtRestart, "the ACME issuer is set up once", lanField(func(l *routes.LANConfig) any { return l.ACMEEmail })},
+	{"lan.dns_token_file", AtRestart, "the solver keeps the file's name (its contents are read on every attempt)", lanField(func(l *routes.LANConfig) any { return l.DNSTokenFile })},
+	{"lan.certificates", AtRestart, "the names managed are chosen at start", lanField(func(l *routes.LANConfig) any { return l.Wildcard })},
 	{"oidc", Now, "family sign-in is rebuilt, keeping the provider it discovered and its revocations when the issuer is the same", func(c *routes.Config) any { return c.OIDC }},
 	{"metrics", AtRestart, "the metrics listener is opened once", func(c *routes.Config) any { return c.Metrics }},
 	{"limit", Now, "limiters are rebuilt (unchanged ones keep their clients)", func(c *routes.Config) any {
@@ -92,6 +102,15 @@ func tailnetField(f func(*routes.TailnetConfig) any) func(*routes.Config) any {
 	}
 }
 
+func lanField(f func(*routes.LANConfig) any) func(*routes.Config) any {
+	return func(c *routes.Config) any {
+		if c.LAN == nil {
+			return nil
+		}
+		return f(c.LAN)
+	}
+}
+
 // Change is a setting whose value differs between two configurations.
 type Change struct {
 	Setting
@@ -103,9 +122,10 @@ type Change struct {
 // (moving a block, adding a comment) are not changes.
 func Diff(old, new *routes.Config) []Change {
 	var out []Change
-	blockChanged := (old.Tailnet == nil) != (new.Tailnet == nil)
+	tailnetChanged := (old.Tailnet == nil) != (new.Tailnet == nil)
+	lanChanged := (old.LAN == nil) != (new.LAN == nil)
 	for _, s := range Settings {
-		if blockChanged && strings.HasPrefix(s.Name, "tailnet.") {
+		if tailnetChanged && strings.HasPrefix(s.Name, "tailnet.") || lanChanged && strings.HasPrefix(s.Name, "lan.") {
 			continue // the block as a whole is the change
 		}
 		a, b := s.value(old), s.value(new)
@@ -255,6 +275,13 @@ func (s *Server) Reload(why string) (err error) {
 		s.metrics.TailnetNodes.WithLabelValues("kept").Set(float64(len(s.nodes.Running())))
 	}
 	s.signIns.update(cfg.OIDC)
+	if s.lan != nil && cfg.LAN != nil {
+		// New LAN hosts get their certificates; the rest of the lan block
+		// waits for a restart (the reload table).
+		if err := s.lan.mgr.Manage(context.Background(), routes.LANNames(cfg)); err != nil {
+			s.log.Error("LAN certificates for the new hosts", "err", err)
+		}
+	}
 	s.log.Info("route table reloaded", "why", why, "summary", routes.Summary(cfg))
 	return nil
 }

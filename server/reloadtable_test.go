@@ -56,6 +56,16 @@ tailnet {
 metrics {
   listen = "127.0.0.1:2"
 }
+lan {
+  listen          = ["127.0.0.1:6"]
+  redirect_listen = ["127.0.0.1:7"]
+  networks        = ["127.0.0.0/8"]
+  state_dir       = "lanstate"
+  acme_ca         = "https://127.0.0.1:1/directory"
+  acme_email      = "admin@example.com"
+  dns_token_file  = "key"
+  certificates    = "wildcard"
+}
 limit {
   rate        = "1000/s"
   burst       = 1000
@@ -175,6 +185,18 @@ func TestReloadTable(t *testing.T) {
 		"tailnet.tags":               {replace(`["tag:gatehouse"]`, `["tag:gate"]`), nil},
 		"tailnet.log_upload":         {replace(`log_upload       = false`, `log_upload       = true`), nil},
 		"tailnet.verbose":            {replace(`verbose          = false`, `verbose          = true`), nil},
+		"lan": {func(s string) string {
+			i, j := strings.Index(s, "lan {"), strings.Index(s, "limit {")
+			return s[:i] + s[j:]
+		}, nil},
+		"lan.listen":          {replace(`["127.0.0.1:6"]`, `["127.0.0.1:8"]`), nil},
+		"lan.redirect_listen": {replace(`["127.0.0.1:7"]`, `["127.0.0.1:9"]`), nil},
+		"lan.networks":        {replace(`["127.0.0.0/8"]`, `["127.0.0.1/32"]`), nil},
+		"lan.state_dir":       {replace(`"lanstate"`, `"lanstate2"`), nil},
+		"lan.acme_ca":         {replace(`"https://127.0.0.1:1/directory"`, `"https://127.0.0.1:2/directory"`), nil},
+		"lan.acme_email":      {replace(`acme_email      = "admin@example.com"`, `acme_email      = "other@example.com"`), nil},
+		"lan.dns_token_file":  {replace(`dns_token_file  = "key"`, `dns_token_file  = "oauth"`), nil},
+		"lan.certificates":    {replace(`certificates    = "wildcard"`, `certificates    = "per_name"`), nil},
 		"oidc": {func(s string) string {
 			return s + `
 oidc {

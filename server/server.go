@@ -1,5 +1,5 @@
 // Package server is the running gateway: it opens the doors (the
-// Cloudflare listener, the tailnet nodes) and the metrics listener, keeps
+// Cloudflare listener, the tailnet nodes, the LAN door) and the metrics listener, keeps
 // the route table in step with routes.hcl (Reload, with the reload table
 // of reload.go deciding what applies at once and what waits for a
 // restart), and drains the doors when it stops. The request path itself
@@ -21,6 +21,7 @@ import (
 	"gatehouse/accesslog"
 	"gatehouse/dashboard"
 	"gatehouse/health"
+	"gatehouse/lan"
 	"gatehouse/metrics"
 	"gatehouse/proxy"
 	"gatehouse/ratelimit"
@@ -53,6 +54,12 @@ type Options struct {
 	// of listening on cloudflare.listen and metrics.listen.
 	CloudflareListener net.Listener
 	MetricsListener    net.Listener
+	// LANListeners and LANRedirectListeners, if set, are served instead of
+	// listening on lan.listen and lan.redirect_listen.
+	LANListeners, LANRedirectListeners []net.Listener
+	// LANManager, if set, adjusts the LAN door's certificate manager
+	// (tests point it at their ACME server and DNS).
+	LANManager func(*lan.ManagerOptions)
 	// Reloaded, if set, is called after every reload attempt.
 	Reloaded func(error)
 	// TailnetStarted, if set, runs as each tailnet node starts (tests
@@ -87,6 +94,7 @@ type Server struct {
 	metricsSrv     *http.Server
 	watcher        *routes.Watcher
 	nodes          *tailnet.Nodes // nil: the tailnet door is off
+	lan            *lanDoor       // nil: the LAN door is off
 	reloadMu       sync.Mutex     // one reload at a time
 	closeOnFailure []func()
 }
@@ -144,6 +152,7 @@ func New(o Options) (s *Server, err error) {
 	}
 	s.closeOnFailure = append(s.closeOnFailure, func() { s.cloudflare.Close() })
 	s.cloudflareSrv = newHTTPServer(portalHost(s.gw.Table, s.gw.Door(routes.Cloudflare)), cfg.Server, o.Log)
+	s.openLAN()
 	// Watch before serving: once a request is answered, every later
 	// change to the file is seen.
 	if o.Watch {
@@ -219,6 +228,11 @@ func (s *Server) Run(ctx context.Context) error {
 
 	if s.nodes != nil {
 		defer s.nodes.Close()
+	}
+	if s.lan != nil {
+		// Certificates are the LAN door's own: one that cannot be had
+		// never keeps the other doors closed.
+		s.lan.run(ctx)
 	}
 
 	watchCtx, cancelWatch := context.WithCancel(ctx)
@@ -336,10 +350,15 @@ func (s *Server) drain() {
 	s.log.Info("draining", "timeout", timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	var wg sync.WaitGroup
+	if s.lan != nil {
+		wg.Go(func() { s.lan.shutdown(ctx) })
+	}
 	if err := s.cloudflareSrv.Shutdown(ctx); err != nil {
 		s.log.Warn("drain deadline passed; closing remaining connections", "err", err)
 		_ = s.cloudflareSrv.Close()
 	}
+	wg.Wait()
 }
 
 // newHTTPServer is the http.Server of a door or of the metrics listener.

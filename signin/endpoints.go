@@ -70,9 +70,11 @@ func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) boo
 	return false
 }
 
-// familyHost reports whether host is the Cloudflare host of a route with
-// family access somewhere, or the family portal's host: the hosts sign-in
-// begins on, returns to and has its callback on.
+// familyHost reports whether host is the Cloudflare or LAN host of a
+// route with family access somewhere, or the family portal's host: the
+// hosts sign-in begins on, returns to and has its callback on. Both doors
+// answer the same public names, so one Keycloak redirect URI and one
+// session cookie serve both.
 func (s *SignIn) familyHost(host string) bool {
 	t := s.opt.Table()
 	if t == nil {
@@ -82,8 +84,10 @@ func (s *SignIn) familyHost(host string) bool {
 		return true
 	}
 	for _, r := range t.Routes() {
-		if dr := r.Doors[routes.Cloudflare]; dr != nil && dr.Host == host && r.UsesAccess(routes.Cloudflare, routes.Family) {
-			return true
+		for _, door := range []routes.Door{routes.Cloudflare, routes.LAN} {
+			if dr := r.Doors[door]; dr != nil && dr.Host == host && r.UsesAccess(door, routes.Family) {
+				return true
+			}
 		}
 	}
 	return false

@@ -99,6 +99,11 @@ type harnessOpts struct {
 const testRoutes = `
 domain = "example.com"
 
+lan {
+  listen         = ["127.0.0.1:8443"]
+  dns_token_file = "secret"
+}
+
 oidc {
   issuer             = %q
   client_id          = "gatehouse"
@@ -119,8 +124,12 @@ route "photos" {
     host   = "photos"
     access = "family"
   }
+  lan {
+    access = "family"
+  }
   path "/api/" {
     cloudflare = "app"
+    lan        = "app"
   }
 }
 
@@ -278,6 +287,20 @@ type browser struct {
 	// responses records every response, redirects included.
 	mu        sync.Mutex
 	responses []*http.Response
+	// door is where *.example.com is dialled: the Cloudflare door unless
+	// the test moves the browser (useDoor).
+	door string
+}
+
+// useDoor sends the browser's next connections to another door, as a
+// phone that walks in at home and reaches the LAN door by the same names.
+func (b *browser) useDoor(addr string) {
+	b.mu.Lock()
+	b.door = addr
+	b.mu.Unlock()
+	if tr, ok := b.c.Transport.(recorder).rt.(*http.Transport); ok {
+		tr.CloseIdleConnections()
+	}
 }
 
 func (h *harness) browser() *browser {
@@ -285,19 +308,21 @@ func (h *harness) browser() *browser {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	doorAddr := h.door.Listener.Addr().String()
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	var b *browser
 	tr := &http.Transport{
 		TLSClientConfig: tlsClientConfig(oidctest.CertPool()),
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			host, _, _ := net.SplitHostPort(addr)
 			if host == "example.com" || strings.HasSuffix(host, ".example.com") {
-				addr = doorAddr
+				b.mu.Lock()
+				addr = b.door
+				b.mu.Unlock()
 			}
 			return dialer.DialContext(ctx, network, addr)
 		},
 	}
-	b := &browser{t: h.t, h: h, jar: jar, header: http.Header{
+	b = &browser{t: h.t, h: h, jar: jar, door: h.door.Listener.Addr().String(), header: http.Header{
 		"Accept":         {"text/html,application/xhtml+xml,*/*;q=0.8"},
 		"Sec-Fetch-Mode": {"navigate"},
 		"Sec-Fetch-Dest": {"document"},

@@ -31,6 +31,10 @@
       host = "photos";
       access = "family";
     };
+    lan = {
+      access = "family"; # at home: the same sign-in, no tunnel limit
+      max_body = "20GiB";
+    };
     preset = "immich"; # the phone app's API and shared links (docs/presets.md)
     # Password guessing: ten failures in 15 minutes shut the client out.
     path."/api/auth/login" = {
@@ -52,6 +56,7 @@
       host = "files";
       access = "family";
     };
+    lan.access = "family";
     preset = "nextcloud"; # WebDAV, OCS and login flow v2 for sync clients
   };
   route.vaultwarden = {
@@ -61,7 +66,11 @@
       host = "passwords";
       access = "app"; # Bitwarden clients; the vault has its own login
     };
-    path."/admin".cloudflare = "closed"; # never on the internet
+    lan.access = "app";
+    path."/admin" = {
+      cloudflare = "closed"; # never on the internet
+      lan = "closed"; # nor on the LAN
+    };
     # Where Bitwarden clients log in.
     path."/identity/connect/token" = {
       limit = {
@@ -86,6 +95,7 @@
       host = "watch";
       access = "family";
     };
+    lan.access = "family";
     preset = "jellyfin"; # TV apps, Swiftfin, Kodi; admin API closed (docs/apps.md)
   };
   route.jellyseerr = {
@@ -95,6 +105,7 @@
       host = "request";
       access = "family";
     };
+    lan.access = "family";
   };
   route.audiobookshelf = {
     backend = "http://127.0.0.1:13378";
@@ -103,6 +114,7 @@
       host = "audiobooks";
       access = "family";
     };
+    lan.access = "family";
     preset = "audiobookshelf"; # the phone app; shares and feeds are opt-in presets
   };
   route.navidrome = {
@@ -113,37 +125,77 @@
       access = "family";
       identity_headers = [ "Remote-User" ]; # Navidrome's trusted-header sign-in
     };
+    lan = {
+      access = "family";
+      identity_headers = [ "Remote-User" ];
+    };
     preset = "navidrome"; # Subsonic clients
   };
 
-  # Admin only, tailnet only
+  # Admin only: on the tailnet for its admins; at home behind family sign-in
+  # restricted to the Keycloak group "admins" (docs/lan.md).
   route.radarr = {
     backend = "http://127.0.0.1:7878";
     tailnet.access = "admin";
+    lan = {
+      host = "radarr";
+      access = "family";
+      groups = [ "admins" ];
+    };
   };
   route.sonarr = {
     backend = "http://127.0.0.1:8989";
     tailnet.access = "admin";
+    lan = {
+      host = "sonarr";
+      access = "family";
+      groups = [ "admins" ];
+    };
   };
   route.bazarr = {
     backend = "http://127.0.0.1:6767";
     tailnet.access = "admin";
+    lan = {
+      host = "bazarr";
+      access = "family";
+      groups = [ "admins" ];
+    };
   };
   route.prowlarr = {
     backend = "http://127.0.0.1:9696";
     tailnet.access = "admin";
+    lan = {
+      host = "prowlarr";
+      access = "family";
+      groups = [ "admins" ];
+    };
   };
   route.deluge = {
     backend = "http://127.0.0.1:8112";
     tailnet.access = "admin";
+    lan = {
+      host = "deluge";
+      access = "family";
+      groups = [ "admins" ];
+    };
   };
   route.radicale = {
     backend = "http://127.0.0.1:5232";
     tailnet.access = "members";
+    lan = {
+      host = "calendar";
+      access = "family";
+      identity_headers = [ "X-Remote-User" ];
+    };
   };
   route.microbin = {
     backend = "http://127.0.0.1:8084";
     tailnet.access = "admin";
+    lan = {
+      host = "microbin";
+      access = "family";
+      groups = [ "admins" ];
+    };
   };
 
   # The identity provider: only Keycloak's public paths through Cloudflare.
@@ -154,8 +206,19 @@
       host = "auth";
       access = "closed";
     };
-    path."/realms/home/".cloudflare = "app"; # the household realm, not master (docs/apps.md)
-    path."/resources/".cloudflare = "app";
-    path."/robots.txt".cloudflare = "app";
+    lan.access = "closed";
+    # The household realm, not master (docs/apps.md), on both public doors.
+    path."/realms/home/" = {
+      cloudflare = "app";
+      lan = "app";
+    };
+    path."/resources/" = {
+      cloudflare = "app";
+      lan = "app";
+    };
+    path."/robots.txt" = {
+      cloudflare = "app";
+      lan = "app";
+    };
   };
 }

@@ -207,6 +207,81 @@ let
         ];
     };
 
+    # The LAN door: its block rendered from the lan options, the token as
+    # a credential, 443 bound without root, the firewall open on the home
+    # interface only.
+    lanDoor = {
+      config.services.gatehouse = {
+        routes = example;
+        lan = {
+          enable = true;
+          listen = [ "192.168.1.10:443" ];
+          redirectListen = [ "192.168.1.10:80" ];
+          networks = [ "192.168.1.0/24" ];
+          interfaces = [ "enp3s0" ];
+          openFirewall = true;
+          dnsTokenFile = "/run/keys/cloudflare-dns-token";
+          acmeEmail = "admin@example.com";
+        };
+      };
+      checks =
+        c:
+        let
+          text = c.services.gatehouse.renderedRoutes;
+        in
+        [
+          (is "failed assertions" (failedAssertions c) [ ])
+          (is "LoadCredential" (sc c).LoadCredential [ "lan-dns-token:/run/keys/cloudflare-dns-token" ])
+          (is "CapabilityBoundingSet" (sc c).CapabilityBoundingSet [ "CAP_NET_BIND_SERVICE" ])
+          (is "AmbientCapabilities" (sc c).AmbientCapabilities [ "CAP_NET_BIND_SERVICE" ])
+          (is "PrivateUsers" (sc c).PrivateUsers false)
+          (is "firewall" c.networking.firewall.interfaces { enp3s0.allowedTCPPorts = [ 443 80 ]; })
+          (has "lan listen" text ''listen = ["192.168.1.10:443"]'')
+          (has "lan redirect" text ''redirect_listen = ["192.168.1.10:80"]'')
+          (has "lan networks" text ''networks = ["192.168.1.0/24"]'')
+          (has "token as a credential" text ''dns_token_file = "/run/credentials/gatehouse.service/lan-dns-token"'')
+          (has "lan state" text ''state_dir = "/var/lib/gatehouse/lan"'')
+          (has "acme email" text ''acme_email = "admin@example.com"'')
+        ];
+    };
+    lanFirewallClosed = {
+      config.services.gatehouse = {
+        routes = example;
+        lan = {
+          enable = true;
+          listen = [ "192.168.1.10:8443" ];
+          dnsTokenFile = "/run/keys/cloudflare-dns-token";
+        };
+      };
+      checks = c: [
+        (is "failed assertions" (failedAssertions c) [ ])
+        (is "no firewall change" c.networking.firewall.interfaces { })
+        (is "no capability for a high port" (sc c).CapabilityBoundingSet [ "" ])
+      ];
+    };
+    lanWithoutToken = {
+      config.services.gatehouse = {
+        routes = example;
+        lan = {
+          enable = true;
+          listen = [ "192.168.1.10:443" ];
+        };
+      };
+      assertion = "lan.enable needs lan.listen";
+    };
+    lanFirewallWithoutInterfaces = {
+      config.services.gatehouse = {
+        routes = example;
+        lan = {
+          enable = true;
+          listen = [ "192.168.1.10:443" ];
+          dnsTokenFile = "/run/keys/cloudflare-dns-token";
+          openFirewall = true;
+        };
+      };
+      assertion = "opens ports on lan.interfaces only";
+    };
+
     # routes and routesFile are exclusive, and one is required.
     bothRoutes = {
       config.services.gatehouse = {

@@ -45,6 +45,18 @@ in
       );
       default = { };
     };
+    # As in nixpkgs' services/networking/firewall.nix.
+    networking.firewall.interfaces = mkOption {
+      type = types.attrsOf (
+        types.submodule {
+          options.allowedTCPPorts = mkOption {
+            type = types.listOf types.port;
+            default = [ ];
+          };
+        }
+      );
+      default = { };
+    };
     systemd.services = mkOption {
       type = types.attrsOf (
         types.submodule {

@@ -1,0 +1,201 @@
+package lan
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	"github.com/libdns/cloudflare"
+	"github.com/mholt/acmez/v3/acme"
+	"go.uber.org/zap"
+
+	"gatehouse/routes"
+)
+
+// ManagerOptions configure a Manager. Config and Names are required; the
+// rest have working zero values.
+type ManagerOptions struct {
+	Config *routes.LANConfig
+	// Names are the certificate names (routes.LANNames).
+	Names []string
+	Log   *slog.Logger
+
+	// DNS, if set, answers the DNS-01 challenge instead of Cloudflare's
+	// DNS API (tests).
+	DNS DNSProvider
+	// CloudflareClient, if set, carries the Cloudflare provider's API
+	// requests (tests point it at a loopback server).
+	CloudflareClient cloudflare.HTTPClient
+	// Resolvers are the DNS servers (host:port) asked for the zone and for
+	// the challenge record's propagation; nil: the system's.
+	Resolvers []string
+	// CARoots, if set, are the roots the ACME server's HTTPS is checked
+	// against; nil: the system's.
+	CARoots *x509.CertPool
+	// RenewCheckInterval is how often certificates are checked for renewal;
+	// 0: certmagic's default (10 minutes).
+	RenewCheckInterval time.Duration
+}
+
+// Manager obtains, stores and renews the LAN door's certificates, and
+// knows what state they are in.
+type Manager struct {
+	log   *slog.Logger
+	cfg   *certmagic.Config
+	cache *certmagic.Cache
+	lan   *routes.LANConfig
+
+	mu        sync.Mutex
+	names     []string
+	lastErr   error
+	lastErrAt time.Time
+	failures  uint64
+	// renewFailed: the last failure was a renewal of a certificate that
+	// is still valid (a warning), not a missing one.
+	renewFailed bool
+}
+
+// NewManager sets certmagic up for the LAN door; nothing is asked of the
+// CA until Start.
+func NewManager(o ManagerOptions) *Manager {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	m := &Manager{log: o.Log.With("door", "lan"), lan: o.Config, names: slices.Clone(o.Names)}
+	dns := o.DNS
+	if dns == nil {
+		dns = &cloudflareDNS{tokenFile: o.Config.DNSTokenFile, client: o.CloudflareClient}
+	}
+	// certmagic logs through zap; what a user needs to know gatehouse
+	// logs itself from certmagic's events (event, below).
+	nop := zap.NewNop()
+	var cfg *certmagic.Config
+	m.cache = certmagic.NewCache(certmagic.CacheOptions{
+		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
+		RenewCheckInterval: o.RenewCheckInterval,
+		Logger:             nop,
+	})
+	cfg = certmagic.New(m.cache, certmagic.Config{
+		Storage: &certmagic.FileStorage{Path: filepath.Join(o.Config.StateDir, "certmagic")},
+		// Let's Encrypt no longer runs OCSP; stapling would only reach out
+		// to the network for nothing.
+		OCSP:    certmagic.OCSPConfig{DisableStapling: true},
+		OnEvent: m.event,
+		Logger:  nop,
+	})
+	issuer := certmagic.NewACMEIssuer(cfg, certmagic.ACMEIssuer{
+		CA:                      o.Config.ACMECA,
+		Email:                   o.Config.ACMEEmail,
+		Agreed:                  true,
+		TrustedRoots:            o.CARoots,
+		DisableHTTPChallenge:    true,
+		DisableTLSALPNChallenge: true,
+		DNS01Solver: &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
+			DNSProvider: dns,
+			Resolvers:   o.Resolvers,
+			Logger:      nop,
+		}},
+		Logger: nop,
+	})
+	cfg.Issuers = []certmagic.Issuer{issuer}
+	m.cfg = cfg
+	return m
+}
+
+// Start loads the stored certificates, which are served at once, and
+// obtains or renews the others in the background, retrying with backoff.
+// It never waits for the CA.
+func (m *Manager) Start(ctx context.Context) error {
+	m.mu.Lock()
+	names := slices.Clone(m.names)
+	m.mu.Unlock()
+	if err := m.cfg.ManageAsync(ctx, names); err != nil {
+		return fmt.Errorf("lan certificates: %w", err)
+	}
+	return nil
+}
+
+// Manage adds names (a reload that brought new LAN hosts); names already
+// managed are left alone.
+func (m *Manager) Manage(ctx context.Context, names []string) error {
+	m.mu.Lock()
+	var added []string
+	for _, n := range names {
+		if !slices.Contains(m.names, n) {
+			added = append(added, n)
+			m.names = append(m.names, n)
+		}
+	}
+	m.mu.Unlock()
+	if len(added) == 0 {
+		return nil
+	}
+	return m.cfg.ManageAsync(ctx, added)
+}
+
+// Stop ends renewals.
+func (m *Manager) Stop() { m.cache.Stop() }
+
+// TLSConfig serves the managed certificates, HTTP/2 first. A name without
+// a valid certificate fails the handshake: nothing is ever served with a
+// certificate the browser would have to be talked into.
+func (m *Manager) TLSConfig() *tls.Config {
+	tc := m.cfg.TLSConfig()
+	tc.NextProtos = []string{"h2", "http/1.1"} // no acme-tls/1: DNS-01 only
+	tc.MinVersion = tls.VersionTLS12
+	return tc
+}
+
+// event turns certmagic's events into gatehouse's log and status.
+func (m *Manager) event(_ context.Context, name string, data map[string]any) error {
+	switch name {
+	case "cert_failed":
+		err, _ := data["error"].(error)
+		if err == nil {
+			err = errors.New("unknown failure")
+		}
+		renewal, _ := data["renewal"].(bool)
+		id, _ := data["identifier"].(string)
+		m.mu.Lock()
+		m.lastErr, m.lastErrAt, m.renewFailed = err, time.Now(), renewal
+		m.failures++
+		m.mu.Unlock()
+		attrs := []any{"name", id, "err", describe(err)}
+		if renewal {
+			if left, ok := data["remaining"].(time.Duration); ok {
+				attrs = append(attrs, "expires", time.Now().Add(left).UTC().Format(time.RFC3339))
+			}
+			m.log.Warn("LAN certificate renewal failed; the current certificate is served until it expires, and renewal is retried", attrs...)
+		} else {
+			m.log.Error("no LAN certificate yet: the LAN door refuses TLS handshakes for it until one is obtained; retrying with backoff", attrs...)
+		}
+	case "cert_obtained":
+		id, _ := data["identifier"].(string)
+		renewal, _ := data["renewal"].(bool)
+		m.mu.Lock()
+		m.lastErr, m.renewFailed = nil, false
+		m.mu.Unlock()
+		m.log.Info("LAN certificate obtained", "name", id, "renewal", renewal)
+	case "cached_managed_cert":
+		m.log.Info("LAN certificate loaded", "names", data["sans"])
+	}
+	return nil
+}
+
+// describe names what went wrong: the ACME server's problem document when
+// there is one, else the error as it is.
+func describe(err error) string {
+	var p acme.Problem
+	if errors.As(err, &p) {
+		return fmt.Sprintf("ACME problem %s: %s (%v)", p.Type, p.Detail, err)
+	}
+	return err.Error()
+}
