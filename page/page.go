@@ -1,6 +1,7 @@
 // Package page renders gatehouse's own short HTML answers — the doors'
 // 404, 403, 502… and sign-in's pages alike — with one look and one set of
-// security headers.
+// security headers, and sends its JSON answers to API clients with the
+// same care.
 package page
 
 import (
@@ -65,6 +66,20 @@ func Write(w http.ResponseWriter, status int, body []byte) {
 	h["X-Frame-Options"] = frameDeny
 	h["Referrer-Policy"] = referrerPolicy
 	h["Content-Security-Policy"] = cspValue
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+var contentTypeJSON = []string{"application/json"}[:1:1]
+
+// WriteJSON sends one of gatehouse's own JSON answers (to an app or a
+// fetch that cannot read a page): never cached, never sniffed.
+func WriteJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = contentTypeJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"html"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -74,13 +73,7 @@ var signInUnavailableJSON = []byte(`{"error":"sign_in_unavailable","message":"Si
 func writeSignInUnavailable(w http.ResponseWriter, r *http.Request, route string) {
 	w.Header()["Retry-After"] = []string{"30"}
 	if !auth.BrowserNavigation(r) {
-		h := w.Header()
-		h["Content-Type"] = []string{"application/json"}
-		h["Content-Length"] = []string{strconv.Itoa(len(signInUnavailableJSON))}
-		h["Cache-Control"] = []string{"no-store"}
-		h["X-Content-Type-Options"] = []string{"nosniff"}
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write(signInUnavailableJSON)
+		page.WriteJSON(w, http.StatusServiceUnavailable, signInUnavailableJSON)
 		return
 	}
 	page.Write(w, http.StatusServiceUnavailable, signInUnavailablePage(route))

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"gatehouse/page"
 )
 
 // logout: GET shows a button, POST (from a page of the same host) ends the
@@ -187,10 +189,5 @@ func (s *SignIn) backchannel(w http.ResponseWriter, r *http.Request) {
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, _ := json.Marshal(v)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	noStore(w)
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	page.WriteJSON(w, status, append(b, '\n'))
 }
