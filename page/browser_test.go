@@ -7,25 +7,22 @@ package page
 // Skipped where chromium is not installed (.ci/run installs it).
 
 import (
-	"context"
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"gatehouse/browsertest"
 )
 
 // onePixel is a 1×1 PNG, as sign-in's QR codes are inline PNGs.
 const onePixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
 func TestBrowserPageSecurity(t *testing.T) {
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium not installed (apt-get install chromium)")
-	}
+	ctx := browsertest.Start(t, 60*time.Second)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/page":
@@ -47,26 +44,6 @@ func TestBrowserPageSecurity(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// A hang guard, not a timing assertion.
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/page"), chromedp.WaitReady(chromedp.ID("qr"))); err != nil {
 		t.Fatalf("loading the page: %v", err)

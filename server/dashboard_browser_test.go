@@ -16,6 +16,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"gatehouse/browsertest"
 	"gatehouse/devices"
 	"gatehouse/tailnet/tailnettest"
 )
@@ -30,24 +31,7 @@ type browser struct {
 
 func newBrowser(t *testing.T, resolve string) *browser {
 	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium not installed (apt-get install chromium)")
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(bin), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Headless,
-		chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("host-resolver-rules", "MAP "+resolve+" 127.0.0.1"),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	t.Cleanup(cancel)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	ctx, cancel = context.WithTimeout(ctx, 2*time.Minute) // a hang guard
-	t.Cleanup(cancel)
+	ctx := browsertest.Start(t, 2*time.Minute, chromedp.Flag("host-resolver-rules", "MAP "+resolve+" 127.0.0.1"))
 	return &browser{t: t, ctx: ctx}
 }
 

@@ -12,12 +12,13 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"gatehouse/browsertest"
 )
 
 // chrome is one headless chromium with its own profile, on the harness's
@@ -31,33 +32,12 @@ type chrome struct {
 
 func newChrome(t *testing.T, h *harness) *chrome {
 	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium not installed (apt-get install chromium)")
-	}
 	_, port, _ := net.SplitHostPort(h.door.Listener.Addr().String())
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
+	ctx := browsertest.Start(t, 90*time.Second,
 		chromedp.Flag("host-resolver-rules", "MAP *.example.com 127.0.0.1"),
 		// The test's certificates are its own.
 		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	// A hang guard, not a timing assertion.
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(cancel)
+	)
 	return &chrome{t: t, ctx: ctx, base: "https://photos.example.com:" + port, port: port}
 }
 
