@@ -178,4 +178,3 @@ func signIn(b *testing.B, door, host, issuer string, opClient *http.Client) stri
 	}
 	return strings.Join(session, "; ")
 }
-

@@ -357,6 +357,12 @@ func (d *direct) copyResponse(w http.ResponseWriter, r *http.Request, c *directC
 	}
 
 	var readErr, writeErr error
+	if !flush {
+		if taken, re, we := d.spliceBody(w, r, c, res); taken {
+			d.finish(w, r, c, res, announced, stop, re, we)
+			return
+		}
+	}
 	buf := bufPool.Get()
 	for {
 		n, err := res.Body.Read(buf)

@@ -128,6 +128,19 @@ func (b *Backend) Serve(w http.ResponseWriter, r *http.Request) *Error {
 	return b.viaReverseProxy(w, r)
 }
 
+// StallKeeper is a ResponseWriter that cuts a client who stops reading
+// (the door's writer does, after the stall timeout). A body sent by
+// splice(2) passes no write through it, so the direct path tells it of the
+// progress it sees instead; a writer that is not a StallKeeper (or not an
+// io.ReaderFrom) gets every body through the copy loop.
+type StallKeeper interface {
+	// StallTimeout is the no-progress limit; 0: none.
+	StallTimeout() time.Duration
+	// Progressed says the body moved; it is called from another
+	// goroutine than the handler's.
+	Progressed()
+}
+
 // Error is an exchange that failed before the backend's answer began.
 type Error struct {
 	// Err is what failed.

@@ -1,13 +1,23 @@
 package proxy
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"time"
 
 	"gatehouse/auth"
+	"gatehouse/forward"
 	"gatehouse/metrics"
 	"gatehouse/routes"
 )
+
+// ConnContext is the http.Server ConnContext of every door's server: it
+// lets forwarding watch a plain client socket while the kernel splices a
+// large body to it (forward/splice_linux.go).
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return forward.WithClientConn(ctx, c)
+}
 
 // Door returns the handler for one door of the gateway.
 func (g *Gateway) Door(d routes.Door) http.Handler {

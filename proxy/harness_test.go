@@ -90,6 +90,7 @@ func startDoorWith(t testing.TB, cfg *routes.Config, opt proxy.Options) *door {
 		IdleTimeout:       sc.IdleTimeout,
 		MaxHeaderBytes:    sc.MaxHeaderBytes,
 		ErrorLog:          log.New(logs, "http.Server: ", 0),
+		ConnContext:       proxy.ConnContext,
 	}
 	served := make(chan struct{})
 	go func() {

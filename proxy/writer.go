@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -51,6 +52,36 @@ func (w *loggingWriter) Write(p []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
 	return n, err
+}
+
+// ReadFrom sends a body from src, letting net/http hand a plain client
+// connection the source directly (splice(2) on Linux, forward's direct
+// path); other writers get it write by write.
+func (w *loggingWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(writerOnly{w}, src)
+	}
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	w.extend()
+	n, err := rf.ReadFrom(src)
+	w.bytes += n
+	return n, err
+}
+
+// writerOnly hides ReadFrom, so io.Copy writes through Write.
+type writerOnly struct{ io.Writer }
+
+// StallTimeout and Progressed make the writer a forward.StallKeeper: a
+// spliced body's progress, seen by forward on the backend socket, pushes
+// the write deadline on as writes do. Progressed runs on forward's watch
+// goroutine, so it touches no field the handler writes.
+func (w *loggingWriter) StallTimeout() time.Duration { return w.stall }
+
+func (w *loggingWriter) Progressed() {
+	_ = http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Now().Add(w.stall))
 }
 
 // extend pushes the write deadline forward, at most 64 times per stall

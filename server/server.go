@@ -369,6 +369,9 @@ func newHTTPServer(h http.Handler, sc routes.ServerConfig, log *slog.Logger) *ht
 		IdleTimeout:       sc.IdleTimeout,
 		MaxHeaderBytes:    sc.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// The direct path watches a plain client socket while it splices
+		// a large body to it (forward/splice_linux.go).
+		ConnContext: proxy.ConnContext,
 	}
 }
 
