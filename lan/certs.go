@@ -191,17 +191,22 @@ func (m *Manager) keep(ctx context.Context, name string) {
 		if err == nil || ctx.Err() != nil {
 			return
 		}
-		wait := m.retry[min(attempt, len(m.retry)-1)]
 		m.mu.Lock()
 		if !m.reported[name] {
 			// A failure certmagic sends no event for: storage, locking.
 			m.lastErr, m.lastErrAt, m.renewFailed = err, time.Now(), false
 			m.failures++
 			m.mu.Unlock()
-			m.log.Error("no LAN certificate yet", "name", name, "err", err)
+			m.log.Error("LAN certificate", "name", name, "err", err)
 		} else {
 			m.mu.Unlock()
 		}
+		if !m.expires(name).IsZero() {
+			// A stored certificate is loaded, only its renewal failed:
+			// certmagic's maintenance retries that.
+			return
+		}
+		wait := m.retry[min(attempt, len(m.retry)-1)]
 		m.log.Info("next LAN certificate attempt", "name", name, "in", wait.String())
 		select {
 		case <-ctx.Done():
@@ -262,8 +267,8 @@ func (m *Manager) event(_ context.Context, name string, data map[string]any) err
 		m.mu.Unlock()
 		attrs := []any{"name", id, "err", describe(err)}
 		if renewal {
-			if left, ok := data["remaining"].(time.Duration); ok {
-				attrs = append(attrs, "expires", time.Now().Add(left).UTC().Format(time.RFC3339))
+			if exp := m.expires(id); !exp.IsZero() {
+				attrs = append(attrs, "expires", exp.UTC().Format(time.RFC3339))
 			}
 			m.log.Warn("LAN certificate renewal failed; the current certificate is served until it expires, and renewal is retried", attrs...)
 		} else {
@@ -280,6 +285,17 @@ func (m *Manager) event(_ context.Context, name string, data map[string]any) err
 		m.log.Info("LAN certificate loaded", "names", data["sans"])
 	}
 	return nil
+}
+
+// expires is when the certificate served for name ends; zero without one.
+func (m *Manager) expires(name string) time.Time {
+	var end time.Time
+	for _, c := range m.cache.AllMatchingCertificates(name) {
+		if c.Leaf != nil && c.Leaf.NotAfter.After(end) {
+			end = c.Leaf.NotAfter
+		}
+	}
+	return end
 }
 
 // describe names what went wrong: the ACME server's problem document when
