@@ -315,7 +315,7 @@ func TestBrowserOneSignInAtHomeAndAway(t *testing.T) {
 	const path = "/albums/7?view=grid"
 
 	for _, tc := range []struct {
-		name, user string
+		name, user   string
 		signInAtHome bool
 	}{
 		{"away then home", "alice", false},
