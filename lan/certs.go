@@ -197,7 +197,7 @@ func (m *Manager) keep(ctx context.Context, name string) {
 			m.lastErr, m.lastErrAt, m.renewFailed = err, time.Now(), false
 			m.failures++
 			m.mu.Unlock()
-			m.log.Error("LAN certificate", "name", name, "err", err)
+			m.log.Error("LAN certificate attempt failed", "name", name, "err", err)
 		} else {
 			m.mu.Unlock()
 		}
