@@ -527,3 +527,48 @@ func TestCloudflareDNS(t *testing.T) {
 		}
 	})
 }
+
+// TestFixedTokenRecovers: with a wrong DNS API token the door has no
+// certificate and retries; the admin fixes the token file, with neither a
+// reload nor a restart, and the next retry reads it again: the
+// certificate is issued and served.
+func TestFixedTokenRecovers(t *testing.T) {
+	a := startACME(t, 0)
+	cf := &fakeCloudflare{a: a, token: "good-token", recs: map[string]cfRecord{}}
+	api := httptest.NewServer(cf)
+	t.Cleanup(api.Close)
+	base, _ := url.Parse(api.URL)
+	dir := t.TempDir()
+	lc := lanConfig(dir, a.dir)
+	if err := os.WriteFile(lc.DNSTokenFile, []byte("stale-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(ManagerOptions{Config: lc, Names: []string{"*.example.com"}, Log: testLog(t),
+		CloudflareClient: toLoopback{base, api.Client()}, Resolvers: []string{a.dns}, CARoots: a.acmeTLS,
+		RetryIntervals: []time.Duration{100 * time.Millisecond}})
+	t.Cleanup(m.Stop)
+	d := openDoor(t, lc, m)
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Two failures: the door is retrying, not waiting for a restart.
+	waitFor(t, "a retry with the wrong token", func() bool { return m.Status().Failures >= 2 })
+	if st := m.Status(); st.Ready || !strings.Contains(st.Error, "Authentication error") {
+		t.Fatalf("with the wrong token: %+v", st)
+	}
+	if _, _, err := fetch(t, d.Addrs()[0].String(), "photos.example.com", a.roots); err == nil {
+		t.Fatal("the door answered without a valid certificate")
+	}
+
+	if err := os.WriteFile(lc.DNSTokenFile, []byte("good-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the certificate after the token was fixed", func() bool { return m.Status().Ready })
+	body, cert, err := fetch(t, d.Addrs()[0].String(), "photos.example.com", a.roots)
+	if err != nil || body != "hello HTTP/2.0" || cert.DNSNames[0] != "*.example.com" {
+		t.Fatalf("after the token was fixed: %q %v", body, err)
+	}
+	if st := m.Status(); st.Error != "" || len(st.Problems(WarnBefore)) != 0 {
+		t.Errorf("status after recovery: %+v", st)
+	}
+}

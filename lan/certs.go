@@ -43,6 +43,23 @@ type ManagerOptions struct {
 	// RenewCheckInterval is how often certificates are checked for renewal;
 	// 0: certmagic's default (10 minutes).
 	RenewCheckInterval time.Duration
+	// RetryIntervals are the waits between attempts to get a certificate
+	// that is missing, the last repeated; nil: RetrySchedule.
+	RetryIntervals []time.Duration
+}
+
+// RetrySchedule is how long the LAN door waits between attempts to get a
+// missing certificate: certmagic's own schedule (its async.go), without
+// its giving up after 30 days, since a home server has no one watching
+// and should keep trying. The waits grow because what usually needs
+// fixing (a token, the DNS, the network) takes a person some time.
+var RetrySchedule = []time.Duration{
+	time.Minute, 2 * time.Minute, 2 * time.Minute, 5 * time.Minute, // 10 min
+	10 * time.Minute, 10 * time.Minute, 10 * time.Minute, 20 * time.Minute, // 1 h
+	20 * time.Minute, 20 * time.Minute, 20 * time.Minute, // 2 h
+	30 * time.Minute, 30 * time.Minute, 30 * time.Minute, 30 * time.Minute, // 4 h
+	time.Hour, time.Hour, 2 * time.Hour, 3 * time.Hour, 3 * time.Hour, // 13 h
+	6 * time.Hour,
 }
 
 // Manager obtains, stores and renews the LAN door's certificates, and
@@ -52,9 +69,19 @@ type Manager struct {
 	cfg   *certmagic.Config
 	cache *certmagic.Cache
 	lan   *routes.LANConfig
+	// attempts is cfg for gatehouse's own attempts (keep), with an issuer
+	// that never prompts; certificates it caches are maintained by cfg.
+	attempts *certmagic.Config
+	retry    []time.Duration
+	// alive ends with Stop, and with it every retry loop.
+	alive context.Context
+	stop  context.CancelFunc
 
-	mu        sync.Mutex
-	names     []string
+	mu    sync.Mutex
+	names []string
+	// reported: certmagic's event already counted the failure of the
+	// attempt under way for a name (keep counts the others).
+	reported  map[string]bool
 	lastErr   error
 	lastErrAt time.Time
 	failures  uint64
@@ -69,7 +96,12 @@ func NewManager(o ManagerOptions) *Manager {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	m := &Manager{log: o.Log.With("door", "lan"), lan: o.Config, names: slices.Clone(o.Names)}
+	m := &Manager{log: o.Log.With("door", "lan"), lan: o.Config, names: slices.Clone(o.Names),
+		retry: o.RetryIntervals, reported: map[string]bool{}}
+	if len(m.retry) == 0 {
+		m.retry = RetrySchedule
+	}
+	m.alive, m.stop = context.WithCancel(context.Background())
 	dns := o.DNS
 	if dns == nil {
 		dns = &cloudflareDNS{tokenFile: o.Config.DNSTokenFile, client: o.CloudflareClient}
@@ -107,20 +139,81 @@ func NewManager(o ManagerOptions) *Manager {
 	})
 	cfg.Issuers = []certmagic.Issuer{issuer}
 	m.cfg = cfg
+	// certmagic's own background attempts retry on a schedule of its own
+	// that nothing can shorten; gatehouse makes single attempts (certmagic
+	// calls them interactive) on RetryIntervals instead.
+	m.attempts = certmagic.New(m.cache, *cfg)
+	m.attempts.Issuers = []certmagic.Issuer{quietIssuer{issuer}}
 	return m
+}
+
+// quietIssuer is the ACME issuer for gatehouse's own attempts: certmagic
+// lets an "interactive" attempt without an acme_email ask for one on
+// stdin, and a service has no one to ask.
+type quietIssuer struct{ *certmagic.ACMEIssuer }
+
+func (q quietIssuer) PreCheck(ctx context.Context, names []string, _ bool) error {
+	return q.ACMEIssuer.PreCheck(ctx, names, false)
 }
 
 // Start loads the stored certificates, which are served at once, and
 // obtains or renews the others in the background, retrying with backoff.
-// It never waits for the CA.
+// It never waits for the CA. Retries end with ctx or Stop.
 func (m *Manager) Start(ctx context.Context) error {
 	m.mu.Lock()
 	names := slices.Clone(m.names)
 	m.mu.Unlock()
-	if err := m.cfg.ManageAsync(ctx, names); err != nil {
-		return fmt.Errorf("lan certificates: %w", err)
+	for _, n := range names {
+		go m.keep(ctx, n)
 	}
 	return nil
+}
+
+// keep brings name under management: its stored certificate loaded (and
+// renewed if due), or a new one obtained, one attempt at a time with
+// m.retry's waits in between. Each attempt starts afresh, so whatever the
+// admin fixed meanwhile (the token file above all: cloudflareDNS reads it
+// on every use) counts at the next one. Once the certificate is managed,
+// certmagic's maintenance renews it.
+func (m *Manager) keep(ctx context.Context, name string) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer context.AfterFunc(m.alive, cancel)()
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		m.mu.Lock()
+		delete(m.reported, name)
+		m.mu.Unlock()
+		// The count lets certmagic's issuer try a retry against the CA's
+		// staging directory first, as its own retries do (Let's Encrypt's
+		// rate limits are for production).
+		n := attempt
+		err := m.attempts.ManageSync(context.WithValue(ctx, certmagic.AttemptsCtxKey, &n), []string{name})
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		m.mu.Lock()
+		if !m.reported[name] {
+			// A failure certmagic sends no event for: storage, locking.
+			m.lastErr, m.lastErrAt, m.renewFailed = err, time.Now(), false
+			m.failures++
+			m.mu.Unlock()
+			m.log.Error("LAN certificate attempt failed", "name", name, "err", err)
+		} else {
+			m.mu.Unlock()
+		}
+		if !m.expires(name).IsZero() {
+			// A stored certificate is loaded, only its renewal failed:
+			// certmagic's maintenance retries that.
+			return
+		}
+		wait := m.retry[min(attempt, len(m.retry)-1)]
+		m.log.Info("next LAN certificate attempt", "name", name, "in", wait.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Manage adds names (a reload that brought new LAN hosts); names already
@@ -135,14 +228,17 @@ func (m *Manager) Manage(ctx context.Context, names []string) error {
 		}
 	}
 	m.mu.Unlock()
-	if len(added) == 0 {
-		return nil
+	for _, n := range added {
+		go m.keep(ctx, n)
 	}
-	return m.cfg.ManageAsync(ctx, added)
+	return nil
 }
 
-// Stop ends renewals.
-func (m *Manager) Stop() { m.cache.Stop() }
+// Stop ends renewals and retries.
+func (m *Manager) Stop() {
+	m.stop()
+	m.cache.Stop()
+}
 
 // TLSConfig serves the managed certificates, HTTP/2 first. A name without
 // a valid certificate fails the handshake: nothing is ever served with a
@@ -167,11 +263,12 @@ func (m *Manager) event(_ context.Context, name string, data map[string]any) err
 		m.mu.Lock()
 		m.lastErr, m.lastErrAt, m.renewFailed = err, time.Now(), renewal
 		m.failures++
+		m.reported[id] = true
 		m.mu.Unlock()
 		attrs := []any{"name", id, "err", describe(err)}
 		if renewal {
-			if left, ok := data["remaining"].(time.Duration); ok {
-				attrs = append(attrs, "expires", time.Now().Add(left).UTC().Format(time.RFC3339))
+			if exp := m.expires(id); !exp.IsZero() {
+				attrs = append(attrs, "expires", exp.UTC().Format(time.RFC3339))
 			}
 			m.log.Warn("LAN certificate renewal failed; the current certificate is served until it expires, and renewal is retried", attrs...)
 		} else {
@@ -188,6 +285,17 @@ func (m *Manager) event(_ context.Context, name string, data map[string]any) err
 		m.log.Info("LAN certificate loaded", "names", data["sans"])
 	}
 	return nil
+}
+
+// expires is when the certificate served for name ends; zero without one.
+func (m *Manager) expires(name string) time.Time {
+	var end time.Time
+	for _, c := range m.cache.AllMatchingCertificates(name) {
+		if c.Leaf != nil && c.Leaf.NotAfter.After(end) {
+			end = c.Leaf.NotAfter
+		}
+	}
+	return end
 }
 
 // describe names what went wrong: the ACME server's problem document when

@@ -21,6 +21,9 @@ type Status struct {
 	Error    string    `json:"error,omitempty"`
 	ErrorAt  time.Time `json:"error_at,omitzero"`
 	Failures uint64    `json:"failures"`
+	// RenewalFailing: Error is a failed renewal of a certificate that was
+	// still valid then (it is served until it expires).
+	RenewalFailing bool `json:"renewal_failing,omitempty"`
 	// Missing are the names without a valid certificate.
 	Missing []string `json:"missing,omitempty"`
 	// Updated is when the status was taken.
@@ -33,6 +36,7 @@ func (m *Manager) Status() Status {
 	st := Status{Names: append([]string(nil), m.names...), Failures: m.failures, ErrorAt: m.lastErrAt}
 	if m.lastErr != nil {
 		st.Error = describe(m.lastErr)
+		st.RenewalFailing = m.renewFailed
 	}
 	m.mu.Unlock()
 	now := time.Now()
@@ -71,7 +75,7 @@ func (st Status) Problems(warnBefore time.Duration) []string {
 		}
 		out = append(out, msg)
 	}
-	if st.Error != "" && len(st.Missing) == 0 && !st.Expires.IsZero() && time.Until(st.Expires) < warnBefore {
+	if st.RenewalFailing && len(st.Missing) == 0 && !st.Expires.IsZero() && time.Until(st.Expires) < warnBefore {
 		out = append(out, fmt.Sprintf("lan: the certificate expires on %s and cannot be renewed: %s",
 			st.Expires.UTC().Format(time.RFC3339), st.Error))
 	}

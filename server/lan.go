@@ -71,6 +71,14 @@ func (s *Server) openLAN() {
 			}
 			return 0
 		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_lan_certificate_renewal_failing", Help: "1 while the last renewal of a LAN certificate failed and the old one is served until it expires (see the expiry timestamp), else 0.",
+		}, func() float64 {
+			if status().RenewalFailing {
+				return 1
+			}
+			return 0
+		}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "gatehouse_lan_certificate_failures_total", Help: "Failed attempts to obtain or renew a LAN certificate.",
 		}, func() float64 { return float64(status().Failures) }),

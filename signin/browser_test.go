@@ -12,13 +12,16 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"gatehouse/browsertest"
+	"gatehouse/routes"
 )
 
 // chrome is one headless chromium with its own profile, on the harness's
@@ -287,5 +290,77 @@ func TestBrowserSignInAsSomeoneElse(t *testing.T) {
 	}
 	if err != nil || !strings.Contains(page, "You are signed out") {
 		t.Errorf("signed-out page afterwards: %v at %s: %s", err, c.loc(), page)
+	}
+}
+
+// One sign-in at home and away, in a real browser. The LAN door is the
+// same host on another port (cookies are not port-scoped): signed in
+// through the Cloudflare door, the same name on the LAN door lands on the
+// backend with no second visit to the provider, and the reverse, signed
+// in at home first. Counting the provider's authorizations is what tells
+// the cookie apart from the provider's own SSO session, which would also
+// land the browser on the backend, by way of the provider.
+func TestBrowserOneSignInAtHomeAndAway(t *testing.T) {
+	h := newHarness(t, harnessOpts{startOP: true})
+	var atHome atomic.Int64 // requests the LAN door answered
+	lanDoor := h.gw.Door(routes.LAN)
+	lan := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		atHome.Add(1)
+		lanDoor.ServeHTTP(w, r)
+	}))
+	lan.StartTLS()
+	t.Cleanup(lan.Close)
+	_, lanPort, _ := net.SplitHostPort(lan.Listener.Addr().String())
+	home := "https://photos.example.com:" + lanPort
+	const path = "/albums/7?view=grid"
+
+	for _, tc := range []struct {
+		name, user   string
+		signInAtHome bool
+	}{
+		{"away then home", "alice", false},
+		{"home then away", "kid", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newChrome(t, h)
+			first, then := c.base, home
+			if tc.signInAtHome {
+				first, then = home, c.base
+			}
+			homeBefore := atHome.Load()
+			err := chromedp.Do(c.ctx, chromedp.Navigate(first+path))
+			if err == nil {
+				err = c.signInAt(tc.user)
+			}
+			if err == nil {
+				err = c.waitText(`"route":"photos"`)
+			}
+			if err != nil || c.loc() != first+path {
+				t.Fatalf("signing in at %s: %v (at %s)", first, err, c.loc())
+			}
+			if tc.signInAtHome != (atHome.Load() > homeBefore) {
+				t.Fatalf("the sign-in at %s went through the LAN door %d times", first, atHome.Load()-homeBefore)
+			}
+
+			authorizations, _ := h.kc.Counts()
+			homeBefore = atHome.Load()
+			err = c.markPage()
+			if err == nil {
+				err = chromedp.Do(c.ctx, chromedp.Navigate(then+path))
+			}
+			var page string
+			if err == nil {
+				page, err = c.waitAny(`"route":"photos"`, "Sign In", "Not allowed")
+			}
+			if err != nil || !strings.Contains(page, `"route":"photos"`) || c.loc() != then+path {
+				t.Fatalf("the same browser at %s: %v (at %s): %s", then, err, c.loc(), page)
+			}
+			if after, _ := h.kc.Counts(); after != authorizations {
+				t.Errorf("%s sent the browser to the provider again (%d → %d authorizations)", then, authorizations, after)
+			}
+			if !tc.signInAtHome && atHome.Load() == homeBefore {
+				t.Errorf("the page at %s did not come through the LAN door", then)
+			}
+		})
 	}
 }
