@@ -263,14 +263,14 @@ func (m *modeRun) scenarioTLS() {
 	hsDur := max(time.Duration(m.o.wrkDur)*time.Second, time.Second)
 	logf("TLS: %d targets, HTTPS GET /1k (wrk -c32 %ds) and new handshakes (%s each, X25519 and Go's default groups), %d rounds",
 		len(targets), m.o.wrkDur, hsDur, m.o.rounds)
-	hs := func(t *target, curves string, d time.Duration) []string {
+	hs := func(curves string, d time.Duration) []string {
 		return []string{"-d", d.String(), "-c", "8", "-cert", m.o.cert.certFile, "-curves", curves}
 	}
 	for _, t := range targets {
 		if _, err := m.wrk(t, "/1k", 1); err != nil {
 			m.res.note("warm-up %s: %v", t.label, err)
 		}
-		m.loadChecked(t, "handshake", hs(t, "x25519", 300*time.Millisecond)...)
+		m.loadChecked(t, "handshake", hs("x25519", 300*time.Millisecond)...)
 	}
 	for round := 0; round < m.o.rounds; round++ {
 		for _, i := range m.shuffle(len(targets)) {
@@ -293,9 +293,13 @@ func (m *modeRun) scenarioTLS() {
 					m.res.errs[t.key] += int(bad)
 					m.res.note("%s HTTPS /1k: %d non-2xx responses and %d socket errors (wrk)", t.label, g.wrk.non2xx, g.wrk.sockErrs)
 				}
+				if lost := g.wrk.requests - g.backendReqs; lost > 0 {
+					m.res.errs[t.key] += int(lost)
+					m.res.note("%s HTTPS /1k: %d of %d requests answered without reaching the backend", t.label, lost, g.wrk.requests)
+				}
 			}
 			for _, v := range []struct{ curves, metric string }{{"x25519", "hs"}, {"default", "hspq"}} {
-				r, sr, ok := m.loadMeasured(t, "handshake", hs(t, v.curves, hsDur)...)
+				r, sr, ok := m.loadMeasured(t, "handshake", hs(v.curves, hsDur)...)
 				if ok && r.Count > 0 {
 					m.res.put(v.metric, t.key, round, float64(r.Count)/r.Seconds)
 					m.res.put(v.metric+"cpu", t.key, round, sr.targetTicks*1e6/clkTck/float64(r.Count))
