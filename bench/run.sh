@@ -1,15 +1,17 @@
 #!/bin/sh
 # bench/run.sh — gatehouse against direct access, Caddy and nginx, in one
-# run, on loopback only. Prints one table and writes it to
-# bench/results/latest.md.
+# run, on loopback only. Prints the tables and the performance targets and
+# writes them to bench/results/latest.md.
 #
-#   bench/run.sh            the full run (both CPU modes, 3 rounds; ~15 min on 2 cores)
+#   bench/run.sh            the full run (both CPU modes, 3 rounds; ~20 min on 2 cores)
 #   bench/run.sh -quick     every scenario with tiny durations: a smoke test
-#   bench/run.sh -h         every flag (-rounds, -modes, -scenarios, -keep, …)
+#   bench/run.sh -h         every flag (-rounds, -modes, -scenarios, -caddy, -keep, …)
 #
-# It installs nothing; it says what is missing and how to install it:
-#   apt-get install -y caddy nginx wrk
+# It installs nothing system-wide; it says what is missing and how to
+# install it:
+#   apt-get install -y nginx wrk
 #   go install github.com/tsenart/vegeta/v12@v12.13.0
+# Caddy v2.11.9 it builds once into ~/.cache/gatebench (see bench/README.md).
 set -eu
 cd "$(dirname "$0")/.."
 

@@ -29,6 +29,7 @@ type loadResult struct {
 	Count   int       `json:"count,omitempty"` // requests, events or round trips
 	Bad     int       `json:"bad,omitempty"`   // wrong status or bytes
 	Delays  []float64 `json:"delays_us,omitempty"`
+	Info    string    `json:"info,omitempty"` // handshake: the TLS version, group and cipher suite
 }
 
 // benchClient dials addr whatever the URL's host, so requests carry the
@@ -50,7 +51,7 @@ func benchClient(addr string) *http.Client {
 // harness runs it as its own process so it can be pinned with the backend.
 func loadMain(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: gatebench load blob|range|upload|sse|ws [flags]")
+		fmt.Fprintln(os.Stderr, "usage: gatebench load blob|range|upload|sse|ws|handshake [flags]")
 		return 2
 	}
 	kind := args[0]
@@ -62,7 +63,10 @@ func loadMain(args []string) int {
 	want := fs.String("want", "", "upload: expected SHA-256 (hex)")
 	seed := fs.Uint64("seed", 1, "range: random seed")
 	maxLen := fs.Int64("maxlen", 256<<10, "range: longest range")
-	dur := fs.Duration("d", 2*time.Second, "ws: duration")
+	dur := fs.Duration("d", 2*time.Second, "ws, handshake: duration")
+	conc := fs.Int("c", 8, "handshake: connections opened at once")
+	certFile := fs.String("cert", "", "handshake: the certificate (PEM) the target must serve")
+	curves := fs.String("curves", "x25519", "handshake: key exchange groups offered: x25519, or default (Go's)")
 	fs.Parse(args[1:])
 
 	c := benchClient(*addr)
@@ -79,6 +83,8 @@ func loadMain(args []string) int {
 		res = loadSSE(c, base, *n)
 	case "ws":
 		res = loadWS(c, "ws://"+*host, *dur)
+	case "handshake":
+		res = loadHandshake(*addr, *host, *dur, *conc, *certFile, *curves)
 	default:
 		fmt.Fprintf(os.Stderr, "gatebench load: unknown kind %q\n", kind)
 		return 2

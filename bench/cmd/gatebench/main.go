@@ -1,8 +1,9 @@
 // Command gatebench measures gatehouse against direct access, Caddy and
-// nginx in one run and prints one table of ratios. Run it as
-// bench/run.sh from the repository root; see bench/README.md.
+// nginx in one run and prints the tables of ratios and the performance
+// targets. Run it as bench/run.sh from the repository root; see
+// bench/README.md.
 //
-//	gatebench run [-quick] [-rounds N] [-modes headline,defaults] [-out FILE]
+//	gatebench run [-quick] [-rounds N] [-modes headline,defaults] [-caddy BIN] [-out FILE]
 //	gatebench backend -ports N       (started by run)
 //	gatebench load KIND [flags]      (started by run)
 package main

@@ -198,20 +198,30 @@ func children(pid int) []int {
 }
 
 // rssKiB is VmRSS of one process.
-func rssKiB(pid int) int64 {
+func rssKiB(pid int) int64 { return statusKiB(pid, "VmRSS")[0] }
+
+// statusKiB reads fields (in kB) of /proc/PID/status: VmRSS, RssAnon,
+// RssFile; 0 for a field not there.
+func statusKiB(pid int, fields ...string) []int64 {
+	out := make([]int64, len(fields))
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return out
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
+		name, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		for i, want := range fields {
+			if name == want {
+				out[i], _ = strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			}
 		}
 	}
-	return 0
+	return out
 }
 
 // pidGroup is a target's processes: the PID we started plus, for nginx,

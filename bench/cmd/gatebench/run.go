@@ -38,7 +38,12 @@ type options struct {
 	work       string
 	self       string
 	gatehouse  string
+	caddy      string // the Caddy binary (findCaddy)
+	caddyHow   string // how it was found
 	vegeta     string
+	cert       *benchCert // the TLS scenario's certificate
+	wrkScript  string     // wrk's resolver script for HTTPS (tls.go)
+	lab        *tailnetLab
 	wrkDur     int // seconds
 	wrkWarm    int // seconds, before every measured wrk run (0: none)
 	latDur     time.Duration
@@ -55,7 +60,7 @@ type options struct {
 	rnd         *rand.Rand
 }
 
-var allScenarios = []string{"get", "latency", "blob", "upload", "sse", "ws"}
+var allScenarios = []string{"get", "latency", "blob", "upload", "sse", "ws", "tls", "tailnet"}
 
 // benchDomain is the domain of the generated route table, where the
 // sign-in provider lets the family host's callback be.
@@ -72,6 +77,7 @@ func runMain(args []string) int {
 	seed := fs.Uint64("seed", 0, "seed of the round order (0: from the clock)")
 	rate := fs.Int("rate", 0, "requests/s of the fixed-rate latency scenario (0: a quarter of the slowest proxy's /1k rps in that mode, at most 2000)")
 	ghBin := fs.String("gatehouse", "", "use this gatehouse binary instead of building the repository's")
+	caddyBin := fs.String("caddy", "", "use this Caddy binary (default: Caddy "+caddyRelease+", built once from the Go module proxy into the user's cache directory; PATH's caddy if that fails)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -122,7 +128,7 @@ func runMain(args []string) int {
 	}
 
 	start := time.Now()
-	if err := o.setup(*ghBin); err != nil {
+	if err := o.setup(*ghBin, *caddyBin); err != nil {
 		fmt.Fprintln(os.Stderr, "gatebench:", err)
 		stopAll()
 		return 1
@@ -154,6 +160,16 @@ func runMain(args []string) int {
 		return 1
 	}
 	defer op.Close()
+	if o.scenarios["tailnet"] {
+		logf("starting the in-process tailnet (control server, DERP, STUN, one peer) on loopback")
+		lab, err := startTailnetLab(o.work)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gatebench: tailnet:", err, "(the tailnet rows say not measured)")
+		} else {
+			o.lab = lab
+			defer lab.Close()
+		}
+	}
 
 	var results []*modeResult
 	for _, m := range o.modes {
@@ -189,7 +205,7 @@ func logf(format string, a ...any) {
 }
 
 // setup checks the tools, makes the work directory and builds gatehouse.
-func (o *options) setup(ghBin string) error {
+func (o *options) setup(ghBin, caddyBin string) error {
 	var missing []string
 	need := func(tool, how string) string {
 		p, err := exec.LookPath(tool)
@@ -198,7 +214,6 @@ func (o *options) setup(ghBin string) error {
 		}
 		return p
 	}
-	need("caddy", "apt-get install -y caddy        (Debian's Caddy)")
 	need("nginx", "apt-get install -y nginx        (Debian's nginx)")
 	need("wrk", "apt-get install -y wrk")
 	need("taskset", "apt-get install -y util-linux")
@@ -222,7 +237,7 @@ func (o *options) setup(ghBin string) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("missing tools; gatebench installs nothing itself. Install them with:\n%s", strings.Join(missing, "\n"))
+		return fmt.Errorf("missing tools; gatebench installs nothing system-wide. Install them with:\n%s", strings.Join(missing, "\n"))
 	}
 	if runtime.GOOS != "linux" {
 		return errors.New("gatebench reads /proc: Linux only")
@@ -243,7 +258,24 @@ func (o *options) setup(ghBin string) error {
 	if o.work, err = os.MkdirTemp("", "gatebench-"); err != nil {
 		return err
 	}
+	// nginx started as root runs its workers as nobody, and the buffered
+	// nginx's workers write temporary files below the work directory: they
+	// must be able to pass through it (nothing in it can be listed; the
+	// keys and secrets in it are readable by their owner only).
+	if err := os.Chmod(o.work, 0o711); err != nil {
+		return err
+	}
 	if o.self, err = os.Executable(); err != nil {
+		return err
+	}
+	if o.caddy, o.caddyHow, err = findCaddy(caddyBin); err != nil {
+		return err
+	}
+	if o.cert, err = makeBenchCert(o.work); err != nil {
+		return err
+	}
+	o.wrkScript = filepath.Join(o.work, "wrk-resolve.lua")
+	if err := os.WriteFile(o.wrkScript, []byte(wrkResolveScript), 0o644); err != nil {
 		return err
 	}
 	if ghBin != "" {
@@ -266,11 +298,14 @@ func (o *options) setup(ghBin string) error {
 		o.versions[name] = s
 	}
 	ver("gatehouse", "git", "-C", o.repo, "describe", "--always", "--dirty")
-	ver("caddy", "caddy", "version")
 	ver("nginx", "nginx", "-v")
 	ver("wrk", "wrk", "-v")
 	ver("go", "go", "version")
 	o.versions["nginx"] = strings.TrimPrefix(strings.TrimPrefix(o.versions["nginx"], "nginx version: "), "nginx/")
+	o.versions["caddy"] = caddyVersion(o.caddy)
+	if o.versions["caddy"] == "" {
+		o.versions["caddy"] = "(version unknown)"
+	}
 	if f := strings.Fields(o.versions["go"]); len(f) > 2 {
 		o.versions["go"] = f[2]
 	}
@@ -329,7 +364,8 @@ type target struct {
 	bport       int // index of the backend listener this target forwards to
 	backendPort int // its port
 	group       pidGroup
-	proc        string // whose CPU/RSS: backend, gatehouse, caddy, nginx
+	proc        string // whose CPU/RSS: backend, gatehouse, caddy, nginx, nginx-buffered
+	tls         bool   // HTTPS, with the bench's certificate for host
 	down        string // why it is not measured
 }
 
@@ -341,8 +377,15 @@ const (
 	tFamily   = "gh-family"
 	tCaddy    = "caddy"
 	tNginx    = "nginx"
-	nBackends = 6
+	tNginxBuf = "nginx-buffered"
+	tLAN      = "gh-lan"
+	tCaddyTLS = "caddy-tls"
+	tNginxTLS = "nginx-tls"
+	nBackends = 10
 )
+
+// procNames are the processes whose RSS the report shows, in its order.
+var procNames = []string{"backend", "gatehouse", "caddy", "nginx", "nginx-buffered"}
 
 type modeResult struct {
 	spec       modeSpec
@@ -361,6 +404,10 @@ type modeResult struct {
 	foreign map[string][]float64
 	gh      string // gatehouse metrics summary
 	elapsed time.Duration
+	// tlsInfo: per handshake metric and target, the TLS version, group
+	// and cipher suite the handshakes used.
+	tlsInfo map[string]string
+	tailnet tailnetResult
 }
 
 func (r *modeResult) put(metric, tgt string, round int, v float64) {
@@ -397,7 +444,8 @@ func (o *options) runMode(name string, op *benchOP) (*modeResult, error) {
 		return nil, err
 	}
 	res := &modeResult{spec: spec, rounds: o.rounds, uploadSize: o.uploadSize, values: map[string]map[string][]float64{},
-		targets: map[string]*target{}, errs: map[string]int{}, rssIdle: map[string]float64{}, rssLoad: map[string]float64{}, foreign: map[string][]float64{}}
+		targets: map[string]*target{}, errs: map[string]int{}, rssIdle: map[string]float64{}, rssLoad: map[string]float64{}, foreign: map[string][]float64{},
+		tlsInfo: map[string]string{}}
 	logf("=== mode %s", spec.title)
 	defer stopAll()
 
@@ -428,22 +476,33 @@ func (o *options) runMode(name string, op *benchOP) (*modeResult, error) {
 	}
 
 	// gatehouse, with the family route if this gatehouse accepts it.
-	ports, err := freePorts(4)
+	ports, err := freePorts(8)
 	if err != nil {
 		return nil, err
 	}
-	ghPort, metricsPort, caddyPort, nginxPort := ports[0], ports[1], ports[2], ports[3]
-	familyDown := ""
-	cfgPath, err := gatehouseConfig(dir, ghPort, metricsPort, bports.Ports[1], bports.Ports[2], bports.Ports[3], op)
-	if err != nil {
-		return nil, err
-	}
-	if out, err := exec.Command(o.gatehouse, "check", "-config", cfgPath).CombinedOutput(); err != nil {
-		familyDown = "not available yet: this gatehouse does not accept the family route's oidc block: " + firstLine(string(out))
-		if cfgPath, err = gatehouseConfig(dir, ghPort, metricsPort, bports.Ports[1], bports.Ports[2], bports.Ports[3], nil); err != nil {
+	ghPort, metricsPort, caddyPort, nginxPort, nginxBufPort := ports[0], ports[1], ports[2], ports[3], ports[4]
+	lanPort, caddyTLSPort, nginxTLSPort := ports[5], ports[6], ports[7]
+	var lan *lanSetup
+	if o.scenarios["tls"] {
+		lan = &lanSetup{listen: lanPort, backend: bports.Ports[7], stateDir: filepath.Join(dir, "lan")}
+		if err := o.cert.seedLAN(lan.stateDir); err != nil {
 			return nil, err
 		}
-		if out, err := exec.Command(o.gatehouse, "check", "-config", cfgPath).CombinedOutput(); err != nil {
+	}
+	familyDown := ""
+	config := func(op *benchOP) (string, error) {
+		return gatehouseConfig(dir, ghPort, metricsPort, bports.Ports[1], bports.Ports[2], bports.Ports[3], lan, op)
+	}
+	cfgPath, err := config(op)
+	if err != nil {
+		return nil, err
+	}
+	if out, err := runQuiet(o.gatehouse, "check", "-config", cfgPath); err != nil {
+		familyDown = "not available yet: this gatehouse does not accept the family route's oidc block: " + firstLine(out)
+		if cfgPath, err = config(nil); err != nil {
+			return nil, err
+		}
+		if out, err := runQuiet(o.gatehouse, "check", "-config", cfgPath); err != nil {
 			return nil, fmt.Errorf("gatehouse check of the bench routes.hcl failed:\n%s", out)
 		}
 	}
@@ -454,8 +513,12 @@ func (o *options) runMode(name string, op *benchOP) (*modeResult, error) {
 		return nil, err
 	}
 
-	// Caddy.
-	caddyFile, err := caddyConfig(dir, caddyPort, bports.Ports[4])
+	// Caddy, with its HTTPS site when the TLS scenario runs.
+	var cert *benchCert
+	if o.scenarios["tls"] {
+		cert = o.cert
+	}
+	caddyFile, err := caddyConfig(dir, caddyPort, bports.Ports[4], caddyTLSPort, bports.Ports[8], cert)
 	if err != nil {
 		return nil, err
 	}
@@ -463,18 +526,27 @@ func (o *options) runMode(name string, op *benchOP) (*modeResult, error) {
 	os.MkdirAll(caddyHome, 0o755)
 	caddy, err := startProc("caddy", spec.proxyCPU,
 		append(proxyEnv, "HOME="+caddyHome, "XDG_DATA_HOME="+caddyHome, "XDG_CONFIG_HOME="+caddyHome),
-		filepath.Join(dir, "caddy.log"), nil, "caddy", "run", "--config", caddyFile, "--adapter", "caddyfile")
+		filepath.Join(dir, "caddy.log"), nil, o.caddy, "run", "--config", caddyFile, "--adapter", "caddyfile")
 	if err != nil {
 		return nil, err
 	}
 
-	// nginx.
-	nginxConf, err := nginxConfig(dir, nginxPort, bports.Ports[5], spec.nginxWorker)
+	// nginx twice: unbuffered like the other proxies, and buffered as its
+	// users run it (with the HTTPS server).
+	startNginx := func(n nginxSpec) (*proc, error) {
+		conf, err := nginxConfig(dir, n)
+		if err != nil {
+			return nil, err
+		}
+		return startProc(n.name, spec.proxyCPU, nil, filepath.Join(dir, n.name+".log"), nil,
+			"nginx", "-c", conf, "-p", dir, "-e", filepath.Join(dir, n.name+"-error.log"))
+	}
+	ngx, err := startNginx(nginxSpec{name: "nginx", listen: nginxPort, backend: bports.Ports[5], workers: spec.nginxWorker})
 	if err != nil {
 		return nil, err
 	}
-	ngx, err := startProc("nginx", spec.proxyCPU, nil, filepath.Join(dir, "nginx.log"), nil,
-		"nginx", "-c", nginxConf, "-p", dir, "-e", filepath.Join(dir, "nginx-error.log"))
+	ngxBuf, err := startNginx(nginxSpec{name: "nginx-buffered", listen: nginxBufPort, backend: bports.Ports[6], workers: spec.nginxWorker,
+		buffered: true, tlsPort: nginxTLSPort, tlsBackend: bports.Ports[9], cert: cert})
 	if err != nil {
 		return nil, err
 	}
@@ -490,12 +562,26 @@ func (o *options) runMode(name string, op *benchOP) (*modeResult, error) {
 	fam := mk(tFamily, "gatehouse, family route (signed in)", ghPort, 3, "family.bench.test", pidGroup{main: gh.pid}, "gatehouse")
 	mk(tCaddy, "Caddy", caddyPort, 4, "app.bench.test", pidGroup{main: caddy.pid}, "caddy")
 	mk(tNginx, "nginx", nginxPort, 5, "app.bench.test", pidGroup{main: ngx.pid, workers: true}, "nginx")
-
-	for _, w := range []struct {
+	mk(tNginxBuf, "nginx, buffered", nginxBufPort, 6, "app.bench.test", pidGroup{main: ngxBuf.pid, workers: true}, "nginx-buffered")
+	type waitFor struct {
 		p    *proc
 		port int
 		keys []string
-	}{{gh, ghPort, []string{tGH, tNoLimit, tFamily}}, {caddy, caddyPort, []string{tCaddy}}, {ngx, nginxPort, []string{tNginx}}} {
+	}
+	waits := []waitFor{{gh, ghPort, []string{tGH, tNoLimit, tFamily}}, {caddy, caddyPort, []string{tCaddy}}, {ngx, nginxPort, []string{tNginx}},
+		{ngxBuf, nginxBufPort, []string{tNginxBuf}}}
+	if cert != nil {
+		for _, t := range []*target{
+			mk(tLAN, "gatehouse, LAN door", lanPort, 7, tlsHost, pidGroup{main: gh.pid}, "gatehouse"),
+			mk(tCaddyTLS, "Caddy, HTTPS", caddyTLSPort, 8, tlsHost, pidGroup{main: caddy.pid}, "caddy"),
+			mk(tNginxTLS, "nginx, buffered, HTTPS", nginxTLSPort, 9, tlsHost, pidGroup{main: ngxBuf.pid, workers: true}, "nginx-buffered"),
+		} {
+			t.tls = true
+		}
+		waits = append(waits, waitFor{gh, lanPort, []string{tLAN}}, waitFor{caddy, caddyTLSPort, []string{tCaddyTLS}},
+			waitFor{ngxBuf, nginxTLSPort, []string{tNginxTLS}})
+	}
+	for _, w := range waits {
 		if err := waitListening(w.p, addr(w.port), 15*time.Second); err != nil {
 			for _, k := range w.keys {
 				res.targets[k].down = "did not start"
@@ -504,7 +590,7 @@ func (o *options) runMode(name string, op *benchOP) (*modeResult, error) {
 		}
 	}
 	time.Sleep(1500 * time.Millisecond)
-	for _, name := range []string{"backend", "gatehouse", "caddy", "nginx"} {
+	for _, name := range procNames {
 		for _, t := range res.targets {
 			if t.proc == name {
 				res.rssIdle[name] = t.group.rssMiB()
@@ -532,7 +618,11 @@ func (o *options) runMode(name string, op *benchOP) (*modeResult, error) {
 		if t.down != "" {
 			continue
 		}
-		if err := probe(t); err != nil {
+		probeOf := probe
+		if t.tls {
+			probeOf = func(t *target) error { return probeTLS(t, o.cert.roots) }
+		}
+		if err := probeOf(t); err != nil {
 			t.down = err.Error()
 			res.note("%s does not work, left out: %v", t.label, err)
 		}
@@ -550,7 +640,7 @@ func (o *options) runMode(name string, op *benchOP) (*modeResult, error) {
 		}
 		return st
 	}
-	m := &modeRun{o: o, res: res, spec: spec, stats: bstats}
+	m := &modeRun{o: o, res: res, spec: spec, stats: bstats, env: proxyEnv}
 	// The upload goes first, so the RSS growth it causes is measured from
 	// a gateway that has not served anything yet.
 	if o.scenarios["upload"] {
@@ -571,14 +661,29 @@ func (o *options) runMode(name string, op *benchOP) (*modeResult, error) {
 	if o.scenarios["ws"] {
 		m.scenarioWS()
 	}
+	if o.scenarios["tls"] {
+		m.scenarioTLS()
+	}
 	res.gh = scrapeGatehouse(metricsPort, res)
-	for _, p := range []*proc{be, gh, caddy, ngx} {
+	if o.scenarios["tailnet"] {
+		res.tailnet.noTailnet = res.rssIdle["gatehouse"]
+		m.scenarioTailnet(o.lab, bports.Ports[0])
+	}
+	for _, p := range []*proc{be, gh, caddy, ngx, ngxBuf} {
 		if p.exited() {
 			res.note("%s exited during the run: %v", p.name, p.err)
 		}
 	}
 	res.elapsed = time.Since(t0)
 	return res, nil
+}
+
+func (m *modeRun) proxyEnv() []string { return m.env }
+
+// runQuiet runs a command and returns its combined output.
+func runQuiet(argv ...string) (string, error) {
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	return string(out), err
 }
 
 func firstLine(s string) string {
@@ -653,6 +758,7 @@ func scrapeGatehouse(port int, res *modeResult) string {
 // --- scenarios ---------------------------------------------------------------
 
 type modeRun struct {
+	env        []string // the proxies' environment (GOMAXPROCS)
 	retrySpent time.Duration
 	o          *options
 	res        *modeResult
@@ -700,7 +806,12 @@ func (m *modeRun) wrkCmd(t *target, path string, secs int) (*exec.Cmd, *bytes.Bu
 	if t.cookie != "" {
 		argv = append(argv, "-H", "Cookie: "+t.cookie)
 	}
-	argv = append(argv, "http://"+t.addr+path)
+	if t.tls {
+		// The URL carries the name for SNI; the script connects to loopback.
+		argv = append(argv, "-s", m.o.wrkScript, fmt.Sprintf("https://%s:%d%s", t.host, portOf(t.addr), path))
+	} else {
+		argv = append(argv, "http://"+t.addr+path)
+	}
 	if m.spec.loadCPU != "" {
 		argv = append([]string{"taskset", "-c", m.spec.loadCPU}, argv...)
 	}
@@ -873,7 +984,7 @@ func cleanest[T any](m *modeRun, what string, run func() (T, float64, bool)) (T,
 // /64k through every target, with the proxy's CPU time per request, the
 // backend connections it opens, and TIME_WAIT sockets at its backend port.
 func (m *modeRun) scenarioGET() {
-	targets := m.up(tDirect, tGH, tNoLimit, tFamily, tCaddy, tNginx)
+	targets := m.up(tDirect, tGH, tNoLimit, tFamily, tCaddy, tNginx, tNginxBuf)
 	paths := []string{"/1k", "/64k"}
 	type combo struct {
 		t    *target

@@ -70,7 +70,14 @@ func (m *modeRun) loadMeasured(t *target, kind string, args ...string) (loadResu
 		return both{r, sr}, sr.foreign, ok
 	})
 	if ok {
-		m.res.foreign[kind] = append(m.res.foreign[kind], f*100)
+		sc := kind
+		switch kind {
+		case "range":
+			sc = "blob"
+		case "handshake":
+			sc = "tls"
+		}
+		m.res.foreign[sc] = append(m.res.foreign[sc], f*100)
 	}
 	return b.r, b.sr, ok
 }
@@ -116,11 +123,11 @@ func (m *modeRun) vegeta(t *target, rate int, d time.Duration) (vegetaResult, fl
 // scenarioLatency: an open-loop fixed rate below saturation (vegeta), p50
 // and p99 per target; the report subtracts direct's from the same round.
 func (m *modeRun) scenarioLatency() {
-	targets := m.up(tDirect, tGH, tCaddy, tNginx)
+	targets := m.up(tDirect, tGH, tCaddy, tNginx, tNginxBuf)
 	rate := m.o.rate
 	if rate == 0 {
 		slowest := math.Inf(1)
-		for _, k := range []string{tGH, tCaddy, tNginx} {
+		for _, k := range []string{tGH, tCaddy, tNginx, tNginxBuf} {
 			if v := median(m.res.values["rps/1k"][k]); !math.IsNaN(v) {
 				slowest = math.Min(slowest, v)
 			}
@@ -175,7 +182,7 @@ func (m *modeRun) scenarioLatency() {
 
 // scenarioBlob: the 256 MiB /blob in one GET, then random Range requests.
 func (m *modeRun) scenarioBlob() {
-	targets := m.up(tDirect, tGH, tCaddy, tNginx)
+	targets := m.up(tDirect, tGH, tCaddy, tNginx, tNginxBuf)
 	logf("blob: GET /blob (256 MiB) and %d random Range requests, %d rounds", m.o.rangeN, m.o.rounds)
 	for _, t := range targets {
 		m.loadChecked(t, "blob", "-size", strconv.Itoa(32<<20))
@@ -199,7 +206,7 @@ func (m *modeRun) scenarioBlob() {
 // scenarioUpload: a 1 GiB POST whose hash the backend checks, with the
 // proxy's RSS sampled during it.
 func (m *modeRun) scenarioUpload() {
-	targets := m.up(tDirect, tGH, tCaddy, tNginx)
+	targets := m.up(tDirect, tGH, tCaddy, tNginx, tNginxBuf)
 	size := m.o.uploadSize
 	logf("upload: POST /upload %d MiB with SHA-256 check, %d rounds", size>>20, m.o.rounds)
 	warm := m.o.warmUploadSize()
@@ -230,7 +237,7 @@ func (m *modeRun) scenarioUpload() {
 // scenarioSSE: events flushed every 100 ms; the delay from the backend's
 // write to the client's read, per event.
 func (m *modeRun) scenarioSSE() {
-	targets := m.up(tDirect, tGH, tCaddy, tNginx)
+	targets := m.up(tDirect, tGH, tCaddy, tNginx, tNginxBuf)
 	logf("SSE: %d events 100 ms apart, %d rounds", m.o.sseEvents, m.o.rounds)
 	for _, t := range targets {
 		m.loadChecked(t, "sse", "-n", "2")
@@ -249,7 +256,7 @@ func (m *modeRun) scenarioSSE() {
 
 // scenarioWS: one WebSocket, 32-byte messages echoed back to back.
 func (m *modeRun) scenarioWS() {
-	targets := m.up(tDirect, tGH, tCaddy, tNginx)
+	targets := m.up(tDirect, tGH, tCaddy, tNginx, tNginxBuf)
 	logf("WebSocket: echo round trips for %s, %d rounds", m.o.wsDur, m.o.rounds)
 	for _, t := range targets {
 		m.loadChecked(t, "ws", "-d", "300ms")

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// Every target is in the list with the verdict its figures give: met,
+// missed (by how much), or n/a with the reason when a measurement could
+// not run.
+func TestTargetsList(t *testing.T) {
+	r := &modeResult{rounds: 1, values: map[string]map[string][]float64{}, targets: map[string]*target{}, errs: map[string]int{}}
+	for _, k := range []string{tDirect, tGH, tNoLimit, tFamily, tCaddy, tNginx, tNginxBuf, tLAN, tCaddyTLS, tNginxTLS} {
+		r.targets[k] = &target{key: k, label: k}
+	}
+	set := func(metric string, byTarget map[string]float64) {
+		for k, v := range byTarget {
+			r.put(metric, k, 0, v)
+		}
+	}
+	set("rps/1k", map[string]float64{tGH: 1000, tNoLimit: 1010, tFamily: 900, tCaddy: 500, tNginx: 1100, tNginxBuf: 1100})
+	set("cpu/1k", map[string]float64{tGH: 30, tFamily: 30, tCaddy: 100, tNginx: 20, tNginxBuf: 25})
+	set("rps/64k", map[string]float64{tGH: 1000, tFamily: 990, tCaddy: 500, tNginx: 900})
+	set("cpu/64k", map[string]float64{tGH: 50, tFamily: 60, tCaddy: 100, tNginx: 100})
+	set("ws", map[string]float64{tGH: 1000, tNginx: 1000})
+	set("blob", map[string]float64{tGH: 79, tDirect: 100})
+	set("tlsrps", map[string]float64{tLAN: 1000, tCaddyTLS: 900, tNginxTLS: 1000})
+	set("hs", map[string]float64{tLAN: 700, tCaddyTLS: 800, tNginxTLS: 1000})
+	r.tailnet = tailnetResult{oneNode: []float64{39}, perNode: []float64{3.5}, extra: 4}
+
+	got := map[string]check{}
+	for _, c := range r.targets_() {
+		name, _, _ := strings.Cut(c.text, ":")
+		got[name] = c
+	}
+	for name, want := range map[string]string{
+		"signed-in family route ≥ 0.95× open route rps (/1k)":          "missed",
+		"signed-in family route ≤ 1.05× open route CPU/request (/1k)":  "met",
+		"signed-in family route ≥ 0.95× open route rps (/64k)":         "met",
+		"signed-in family route ≤ 1.05× open route CPU/request (/64k)": "missed",
+		"rate limiting on ≥ 0.97× route without limits rps (/1k)":      "met",
+		"GET /1k CPU/request gatehouse ≤ 1.25× nginx":                  "missed",
+		"WebSocket round trips/s gatehouse ≥ 1.0× nginx":               "met",
+		"/blob download ≥ 0.8× direct MB/s":                            "missed",
+		"HTTPS GET /1k rps, LAN door > 1.0× Caddy":                     "met",
+		"HTTPS GET /1k rps, LAN door ≥ 0.8× nginx":                     "met",
+		"new TLS handshakes/s, LAN door > 1.0× Caddy":                  "missed",
+		"new TLS handshakes/s, LAN door ≥ 0.8× nginx":                  "missed",
+		"idle RSS with one tailnet node ≤ 40 MiB":                      "met",
+		"RSS per extra route node ≤ 3 MiB (4 extra)":                   "missed",
+		"upload ≥ 0.95× direct MB/s":                                   "n/a",
+		"added p99 gatehouse ≤ Caddy's (ratio of added p99)":           "n/a",
+		"GET /1k CPU/request gatehouse ≤ 1.25× nginx buffered":         "met",
+		"zero failed or non-2xx responses through gatehouse":           "met",
+		"GET /64k CPU/request gatehouse ≤ 0.75× Caddy":                 "met",
+		"GET /1k rps gatehouse ≥ 0.8× nginx":                           "met",
+		"GET /64k rps gatehouse ≥ 1.3× Caddy":                          "met",
+		"GET /1k CPU/request gatehouse ≤ 0.75× Caddy":                  "met",
+		"GET /64k rps gatehouse ≥ 0.8× nginx":                          "met",
+		"GET /1k rps gatehouse ≥ 1.3× Caddy":                           "met",
+	} {
+		c, ok := got[name]
+		if !ok {
+			t.Errorf("the list has no %q", name)
+			continue
+		}
+		verdict := "missed"
+		switch {
+		case c.na:
+			verdict = "n/a"
+		case c.ok:
+			verdict = "met"
+		}
+		if verdict != want {
+			t.Errorf("%s: %s, want %s", c.text, verdict, want)
+		}
+		if verdict == "missed" && !strings.Contains(c.text, "missed by") {
+			t.Errorf("%s: a missed target says by how much", c.text)
+		}
+	}
+
+	// A measurement that could not run says why.
+	r.targets[tLAN].down = "did not start"
+	r.tailnet = tailnetResult{down: "the in-process tailnet did not start"}
+	for _, c := range r.targets_() {
+		if strings.HasPrefix(c.text, "HTTPS") && (!c.na || !strings.Contains(c.text, "did not start")) {
+			t.Errorf("with the LAN door down: %+v", c)
+		}
+		if strings.HasPrefix(c.text, "idle RSS with one tailnet node") && (!c.na || !strings.Contains(c.text, "tailnet did not start")) {
+			t.Errorf("with the tailnet down: %+v", c)
+		}
+	}
+}
