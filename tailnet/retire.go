@@ -13,6 +13,10 @@ import (
 	"gatehouse/routes"
 )
 
+// leftoverUpTimeout bounds the wait for a leftover node to come up before
+// it logs out.
+const leftoverUpTimeout = 15 * time.Second
+
 // logoutTimeout bounds the wait for the control server to take a logout.
 const logoutTimeout = 30 * time.Second
 
@@ -123,5 +127,11 @@ func (n *Nodes) logoutFromState(name string) error {
 	if err := s.Start(); err != nil {
 		return fmt.Errorf("starting from its state: %w", err)
 	}
+	// A logout sent while the node is still logging in races inside
+	// tsnet's control client (the race detector caught it): let it come
+	// up first, for a while; one that cannot still gets the logout.
+	upCtx, cancel := context.WithTimeout(n.ctx, leftoverUpTimeout)
+	_, _ = s.Up(upCtx)
+	cancel()
 	return logout(n.ctx, s)
 }
