@@ -115,31 +115,24 @@ func readChunked(lines []string, base string) string {
 }
 
 // stripCookieLines removes gatehouse's own cookies (auth.IsGatehouseCookie)
-// from Cookie header lines. Lines without one come back as they are; a
-// line with one is rebuilt from the other cookies, "; "-separated, in one
-// builder; a line left empty is dropped. changed reports whether anything
-// was removed.
+// from Cookie header lines, rewriting lines in place: lines without one
+// stay as they are; a line with one is rebuilt from the other cookies,
+// "; "-separated, in one builder; a line left empty is dropped (no
+// allocation for that, the usual line of a family request that carries
+// only the session). changed reports whether anything was removed.
 func stripCookieLines(lines []string) (out []string, changed bool) {
-	for i, line := range lines {
+	out = lines[:0]
+	for _, line := range lines {
 		if !hasGatehouseCookie(line) {
-			if changed {
-				out = append(out, line)
-			}
+			out = append(out, line)
 			continue
 		}
-		if !changed {
-			changed = true
-			out = make([]string, 0, len(lines))
-			out = append(out, lines[:i]...)
-		}
+		changed = true
 		if kept := stripLine(line); kept != "" {
 			out = append(out, kept)
 		}
 	}
-	if !changed {
-		return lines, false
-	}
-	return out, true
+	return out, changed
 }
 
 func hasGatehouseCookie(line string) bool {
@@ -164,7 +157,6 @@ func isGatehousePart(part string) bool {
 
 func stripLine(line string) string {
 	var b strings.Builder
-	b.Grow(len(line))
 	for len(line) > 0 {
 		var part string
 		part, line, _ = strings.Cut(line, ";")
@@ -172,7 +164,9 @@ func stripLine(line string) string {
 		if part == "" || isGatehousePart(part) {
 			continue
 		}
-		if b.Len() > 0 {
+		if b.Len() == 0 {
+			b.Grow(len(line) + len(part))
+		} else {
 			b.WriteString("; ")
 		}
 		b.WriteString(part)

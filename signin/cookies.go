@@ -20,7 +20,10 @@ func (s *SignIn) Session(w http.ResponseWriter, r *http.Request) *auth.FamilyUse
 	if sess == nil {
 		return nil
 	}
-	return &auth.FamilyUser{Subject: sess.Sub, Email: sess.Email, Username: sess.Username, Groups: sess.Groups}
+	if sess.user != nil {
+		return sess.user
+	}
+	return sess.familyUser()
 }
 
 // session is Session's verified session record.
@@ -122,6 +125,8 @@ func (s *SignIn) readSession(w http.ResponseWriter, r *http.Request) (sess *sess
 		return nil, false
 	}
 	reseal = old || legacy != nil
+	// Made once per cookie value: every request with it shares one.
+	sess.user = sess.familyUser()
 	if legacy != nil {
 		s.held.put(sess, *legacy, s.now())
 	}

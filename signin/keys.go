@@ -31,8 +31,8 @@ type keyring struct {
 const (
 	purposeSession = "session"
 	purposeFlow    = "flow"
-	purposeCSRF    = "csrf"  // the devices page's form tokens
-	purposeGrant   = "grant" // device token owners' offline tokens, at rest
+	purposeCSRF    = "csrf"   // the devices page's form tokens
+	purposeGrant   = "grant"  // device token owners' offline tokens, at rest
 	purposeTokens  = "tokens" // a session's refresh and ID token (the tokens cookie)
 )
 

@@ -66,6 +66,7 @@ func (s *SignIn) doRefresh(ctx context.Context, sess *session, t tokens) (*sessi
 		return nil, t, err
 	}
 	ns := *sess
+	ns.user = nil // the identity may change below
 	ns.Checked = s.now().UnixNano()
 	nt := tokens{Refresh: tok.RefreshToken, IDToken: t.IDToken, Checked: ns.Checked}
 	raw, _ := tok.Extra("id_token").(string)

@@ -3,6 +3,8 @@ package signin
 import (
 	"encoding/json"
 	"errors"
+
+	"gatehouse/auth"
 )
 
 // session is what the session cookie carries, sealed (encrypted and
@@ -24,6 +26,15 @@ type session struct {
 	Created  int64    `json:"c"`  // unix nanoseconds: sign-in
 	Expires  int64    `json:"x"`  // unix nanoseconds: absolute end
 	Checked  int64    `json:"ck"` // unix nanoseconds: last confirmed by the provider
+
+	// user is who the session stands for, made when the cookie is
+	// opened (shared by every request with it, never changed); nil on
+	// a session made or renewed since.
+	user *auth.FamilyUser
+}
+
+func (s *session) familyUser() *auth.FamilyUser {
+	return &auth.FamilyUser{Subject: s.Sub, Email: s.Email, Username: s.Username, Groups: s.Groups}
 }
 
 // tokens are what renewal and logout need and an ordinary request never
