@@ -131,7 +131,7 @@ func TestBrowserSignInAndOut(t *testing.T) {
 	_, refreshes := h.kc.Counts()
 	h.restart()
 	h.clock.Advance(6 * time.Minute)
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/albums/8?view=list")); err == nil {
+	if err = chromedp.Do(ctx, chromedp.Navigate(base+"/albums/8?view=list")); err == nil {
 		err = c.waitText(`"path":"/albums/8"`)
 	}
 	if err != nil {
