@@ -128,6 +128,28 @@ func TestBrowserSignInAndOut(t *testing.T) {
 		t.Errorf("page script can read the gateway cookie: %q %v", cookies, err)
 	}
 
+	// gatehouse restarts and forgets the tokens; the session falls due.
+	// Chromium's next page goes through /.gatehouse/renew, which only the
+	// path-scoped tokens cookie makes work, and comes back.
+	_, refreshes := h.kc.Counts()
+	h.restart()
+	h.clock.Advance(6 * time.Minute)
+	if err = chromedp.Do(ctx, chromedp.Navigate(base+"/albums/8?view=list")); err == nil {
+		err = c.waitText(`"path":"/albums/8"`)
+	}
+	if err != nil {
+		t.Fatalf("a page due for renewal after a restart: %v (at %s)", err, c.loc())
+	}
+	if landed := c.loc(); landed != base+"/albums/8?view=list" {
+		t.Errorf("back from renew at %s", landed)
+	}
+	if _, r := h.kc.Counts(); r != refreshes+1 {
+		t.Errorf("%d renewals through /.gatehouse/renew, want 1", r-refreshes)
+	}
+	// Restarted once more, gatehouse has no ID token in memory: logout's
+	// id_token_hint below comes from the tokens cookie Chromium sends.
+	h.restart()
+
 	// Sign out with the button.
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(base+"/.gatehouse/logout"),

@@ -3,7 +3,6 @@ package signin
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -12,13 +11,19 @@ import (
 
 // Session returns the signed-in family user of the request, or nil. A
 // session due for its check is renewed with the refresh token first, and
-// its new cookie set on w; an ended one is cleared.
+// its new cookies set on w; an ended one is cleared. A session due for its
+// check whose tokens this gatehouse does not hold (it restarted since) is
+// not renewed here and comes back nil, cookie kept: Begin then sends the
+// request through /.gatehouse/renew, where the tokens cookie is.
 func (s *SignIn) Session(w http.ResponseWriter, r *http.Request) *auth.FamilyUser {
 	sess := s.session(w, r)
 	if sess == nil {
 		return nil
 	}
-	return &auth.FamilyUser{Subject: sess.Sub, Email: sess.Email, Username: sess.Username, Groups: sess.Groups}
+	if sess.user != nil {
+		return sess.user
+	}
+	return sess.familyUser()
 }
 
 // session is Session's verified session record.
@@ -33,6 +38,7 @@ func (s *SignIn) session(w http.ResponseWriter, r *http.Request) *session {
 	}
 	verdict := judge(sess, now, s.cfg.RefreshInterval, s.rev.revoked(sess))
 	if verdict == sessionOver {
+		s.held.forget(revokeSession + sess.ID)
 		s.cw.clearSession(w, r)
 		return nil
 	}
@@ -47,7 +53,19 @@ func (s *SignIn) session(w http.ResponseWriter, r *http.Request) *session {
 		verdict = sessionValid
 	}
 	if verdict == sessionRefresh {
-		ns, err := s.refresh(r.Context(), sess)
+		toks, ok := s.tokensOf(r, sess)
+		if !ok && !tokensSent(r) {
+			// Neither in memory nor on this request, whose path the
+			// tokens cookie is not sent to. Unrenewed, the session
+			// does not pass (a user disabled at the provider is out
+			// within refresh_interval, whatever the restart); Begin
+			// sends the request through /.gatehouse/renew, or refuses
+			// what cannot follow a redirect (a WebSocket upgrade).
+			return nil
+		}
+		// On a /.gatehouse/ request without them the browser has none:
+		// the session cannot be renewed (errNoRefresh) and is over.
+		ns, err := s.refresh(r.Context(), sess, toks)
 		var trouble *troubleError
 		switch {
 		case errors.As(err, &trouble):
@@ -63,7 +81,7 @@ func (s *SignIn) session(w http.ResponseWriter, r *http.Request) *session {
 			// copy of its cookie, not just this browser's.
 			s.log.Info("session ended at the provider", "sub", sess.Sub, "err", err)
 			s.outcome("renewal_refused")
-			s.rev.revoke(revokeSession+sess.ID, now)
+			s.revoke(revokeSession+sess.ID, now)
 			s.cw.clearSession(w, r)
 			return nil
 		default:
@@ -79,22 +97,25 @@ func (s *SignIn) session(w http.ResponseWriter, r *http.Request) *session {
 	return sess
 }
 
-// readSession opens the session cookie; reseal reports that it was sealed
-// with an older key. A cookie that does not open is cleared.
+// readSession opens the session cookie; reseal reports that it should be
+// sealed again: with the current key, or into the two cookies of today's
+// version (a version 1 cookie, whose tokens go into memory here). A
+// cookie that does not open is cleared (w nil: left alone).
 func (s *SignIn) readSession(w http.ResponseWriter, r *http.Request) (sess *session, reseal bool) {
-	val := readSessionValue(r, s.names)
+	val := readChunked(r.Header["Cookie"], s.names.session)
 	if val == "" {
 		return nil, false
 	}
 	if e, ok := s.cache.get(val); ok {
+		if e.legacy != nil {
+			s.held.put(e.sess, *e.legacy, s.now())
+		}
 		return e.sess, e.reseal
 	}
+	var legacy *tokens
 	pt, old, err := s.keys.open(purposeSession, val, s.ad)
 	if err == nil {
-		sess, err = unmarshalSession(pt)
-	}
-	if err == nil {
-		s.cache.put(val, cachedSession{sess: sess, reseal: old})
+		sess, legacy, err = unmarshalSession(pt)
 	}
 	if err != nil {
 		s.log.Debug("session cookie refused", "err", err)
@@ -103,7 +124,68 @@ func (s *SignIn) readSession(w http.ResponseWriter, r *http.Request) (sess *sess
 		}
 		return nil, false
 	}
-	return sess, old
+	reseal = old || legacy != nil
+	// Made once per cookie value: every request with it shares one.
+	sess.user = sess.familyUser()
+	if legacy != nil {
+		s.held.put(sess, *legacy, s.now())
+	}
+	s.cache.put(val, cachedSession{sess: sess, reseal: reseal, legacy: legacy})
+	return sess, reseal
+}
+
+// tokensOf finds a session's tokens: in memory, else in the tokens cookie
+// of the request (sent to /.gatehouse/ only), which memory then keeps.
+func (s *SignIn) tokensOf(r *http.Request, sess *session) (tokens, bool) {
+	if t, ok := s.held.get(sess.ID); ok {
+		return t, true
+	}
+	return s.learnTokens(r, sess)
+}
+
+// learnTokens opens the request's tokens cookie for sess and keeps its
+// tokens in memory (unless memory holds later ones); it returns what
+// memory holds then.
+func (s *SignIn) learnTokens(r *http.Request, sess *session) (tokens, bool) {
+	val := readChunked(r.Header["Cookie"], s.names.tokens)
+	if val == "" {
+		return tokens{}, false
+	}
+	pt, _, err := s.keys.open(purposeTokens, val, s.tokensAD(sess.ID))
+	var t *tokens
+	if err == nil {
+		t, err = unmarshalTokens(pt)
+	}
+	if err != nil {
+		s.log.Debug("tokens cookie refused", "err", err)
+		return tokens{}, false
+	}
+	s.held.put(sess, *t, s.now())
+	return s.held.get(sess.ID)
+}
+
+// noteTokens is every /.gatehouse/ endpoint's first step: a tokens cookie
+// of the request's session that memory lacks (gatehouse restarted since
+// it was set) is taken in.
+func (s *SignIn) noteTokens(r *http.Request) {
+	if sess, _ := s.readSession(nil, r); sess != nil {
+		if _, ok := s.held.get(sess.ID); !ok {
+			s.learnTokens(r, sess)
+		}
+	}
+}
+
+// tokensSent reports whether a browser sends the tokens cookie with r:
+// cookie paths are matched against the path as the browser wrote it.
+func tokensSent(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.EscapedPath(), tokensPath)
+}
+
+// revoke ends sessions (see revocations) and drops their tokens from
+// memory.
+func (s *SignIn) revoke(key string, now time.Time) {
+	s.rev.revoke(key, now)
+	s.held.forget(key)
 }
 
 // sessionAD binds a session cookie to this provider and client: a cookie
@@ -112,36 +194,68 @@ func (s *SignIn) sessionAD() []byte {
 	return []byte("session\x00" + s.names.session + "\x00" + s.cfg.Issuer + "\x00" + s.cfg.ClientID)
 }
 
-// writeSession stores a session in its cookie. A session too large for
-// its cookies first gives up the logout hint (the ID token), then keeps
-// only the groups some route of the table asks for; it reports false if
-// even that does not fit.
+// tokensAD binds a tokens cookie to its session as well: one session's
+// tokens cookie (planted by another subdomain, say) does not open for
+// another.
+func (s *SignIn) tokensAD(id string) []byte {
+	return []byte("tokens\x00" + s.names.tokens + "\x00" + s.cfg.Issuer + "\x00" + s.cfg.ClientID + "\x00" + id)
+}
+
+// writeSession stores a session in its cookie, and the tokens memory holds
+// for it in the tokens cookie (a response may set a cookie for another
+// path, so an ordinary request's renewal sets both). A session too large
+// for its cookies keeps only the groups some route of the table asks for;
+// it reports false if even that does not fit.
 func (s *SignIn) writeSession(w http.ResponseWriter, r *http.Request, sess *session) bool {
+	left := time.Unix(0, sess.Expires).Sub(s.now())
+	ok := s.writeSessionCookie(w, r, sess, left)
+	if t, held := s.held.get(sess.ID); held && ok {
+		s.writeTokensCookie(w, r, sess, t, left)
+	}
+	return ok
+}
+
+func (s *SignIn) writeSessionCookie(w http.ResponseWriter, r *http.Request, sess *session, left time.Duration) bool {
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < 2; attempt++ {
 		var b []byte
 		if b, err = marshalSession(sess); err == nil {
 			var val string
-			if val, err = s.keys.seal(purposeSession, b, s.sessionAD()); err == nil {
-				left := time.Unix(0, sess.Expires).Sub(s.now())
-				if err = s.cw.writeSessionValue(w, r, val, left); err == nil {
+			if val, err = s.keys.seal(purposeSession, b, s.ad); err == nil {
+				if err = s.cw.writeChunks(w, r, s.names.session, "/", val, left); err == nil {
 					return true
 				}
 			}
 		}
+		s.log.Warn("session too large for its cookies; keeping only the groups routes ask for", "sub", sess.Sub, "groups", len(sess.Groups))
 		cp := *sess
-		switch attempt {
-		case 0:
-			s.log.Warn("session too large for its cookies; logout will not carry id_token_hint", "sub", sess.Sub, "groups", len(sess.Groups))
-			cp.IDToken = ""
-		case 1:
-			s.log.Warn("session still too large; keeping only the groups routes ask for", "sub", sess.Sub, "groups", len(sess.Groups))
-			cp.Groups = s.usedGroups(sess.Groups)
-		}
+		cp.Groups = s.usedGroups(sess.Groups)
 		sess = &cp
 	}
 	s.log.Error("cannot store the session cookie", "sub", sess.Sub, "err", err)
 	return false
+}
+
+// writeTokensCookie stores a session's tokens. Tokens too large for their
+// cookies give up the logout hint (the ID token; memory keeps it while
+// gatehouse runs).
+func (s *SignIn) writeTokensCookie(w http.ResponseWriter, r *http.Request, sess *session, t tokens, left time.Duration) {
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		var b []byte
+		if b, err = marshalTokens(&t); err == nil {
+			var val string
+			if val, err = s.keys.seal(purposeTokens, b, s.tokensAD(sess.ID)); err == nil {
+				if err = s.cw.writeChunks(w, r, s.names.tokens, tokensPath, val, left); err == nil {
+					return
+				}
+			}
+		}
+		s.log.Warn("tokens too large for their cookies; after a restart logout will not carry id_token_hint", "sub", sess.Sub)
+		t.IDToken = ""
+	}
+	s.log.Error("cannot store the tokens cookie: the session renews while gatehouse runs, and must sign in again after a restart",
+		"sub", sess.Sub, "err", err)
 }
 
 // usedGroups keeps the groups that some route of the table requires.
@@ -174,40 +288,30 @@ func (s *SignIn) StripCookies(h http.Header) {
 	if len(vals) == 0 {
 		return
 	}
-	var out []string
-	for _, line := range vals {
-		var kept []string
-		changed := false
-		for _, part := range strings.Split(line, ";") {
-			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
-			if auth.IsGatehouseCookie(strings.TrimSpace(name)) {
-				changed = true
-				continue
-			}
-			kept = append(kept, strings.TrimSpace(part))
-		}
-		if !changed {
-			out = append(out, line)
-		} else if len(kept) > 0 {
-			out = append(out, strings.Join(kept, "; "))
-		}
-	}
-	if len(out) == 0 {
+	out, changed := stripCookieLines(vals)
+	switch {
+	case !changed:
+	case len(out) == 0:
 		delete(h, "Cookie")
-	} else {
+	default:
 		h["Cookie"] = out
 	}
 }
 
 // cookieWriter sets and clears gatehouse's cookies with fixed attributes:
-// Secure, HttpOnly, SameSite=Lax, Path=/.
+// Secure, HttpOnly, SameSite=Lax, Path=/ (the tokens cookie:
+// Path=/.gatehouse/).
 type cookieWriter struct {
 	names cookieNames
 }
 
 func (c cookieWriter) set(w http.ResponseWriter, name, value, domain string, maxAge time.Duration) {
+	c.setPath(w, name, value, "/", domain, maxAge)
+}
+
+func (c cookieWriter) setPath(w http.ResponseWriter, name, value, path, domain string, maxAge time.Duration) {
 	ck := &http.Cookie{
-		Name: name, Value: value, Path: "/", Domain: domain,
+		Name: name, Value: value, Path: path, Domain: domain,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	}
 	if maxAge > 0 {
@@ -221,85 +325,55 @@ func (c cookieWriter) set(w http.ResponseWriter, name, value, domain string, max
 	w.Header().Add("Set-Cookie", ck.String())
 }
 
-// writeSessionValue stores a sealed session in as many chunks as it needs
-// and deletes chunks a longer earlier value left behind in the browser.
-func (c cookieWriter) writeSessionValue(w http.ResponseWriter, r *http.Request, value string, maxAge time.Duration) error {
+// writeChunks stores a sealed value under base in as many chunks as it
+// needs, and deletes the chunks a longer earlier value left behind in the
+// browser: those the request carried, or, where the request's path keeps
+// the browser from sending them (the tokens cookie on an ordinary
+// request), every chunk past the last.
+func (c cookieWriter) writeChunks(w http.ResponseWriter, r *http.Request, base, path, value string, maxAge time.Duration) error {
 	n := (len(value) + chunkSize - 1) / chunkSize
 	if n > maxChunks {
-		return errors.New("session too large for its cookies")
+		return errors.New("too large for its cookies")
 	}
 	for i := 0; i < n; i++ {
 		end := min((i+1)*chunkSize, len(value))
-		c.set(w, chunkName(c.names.session, i), value[i*chunkSize:end], c.names.domain, maxAge)
+		c.setPath(w, chunkName(base, i), value[i*chunkSize:end], path, c.names.domain, maxAge)
 	}
+	if r == nil {
+		return nil
+	}
+	_, sent := chunkValues(r.Header["Cookie"], base)
+	unseen := path != "/" && !tokensSent(r)
 	for i := n; i < maxChunks; i++ {
-		if r == nil {
-			break
-		}
-		if _, err := r.Cookie(chunkName(c.names.session, i)); err == nil {
-			c.set(w, chunkName(c.names.session, i), "", c.names.domain, 0)
+		if sent[i] > 0 || unseen {
+			c.setPath(w, chunkName(base, i), "", path, c.names.domain, 0)
 		}
 	}
 	return nil
 }
 
-// clearSession deletes every chunk the request carried.
+// clearSession deletes every chunk of the session cookie the request
+// carried, and the tokens cookie: its chunks the request carried, or all
+// of them where the request's path keeps the browser from sending them.
 func (c cookieWriter) clearSession(w http.ResponseWriter, r *http.Request) {
+	_, sent := chunkValues(r.Header["Cookie"], c.names.session)
 	for i := 0; i < maxChunks; i++ {
-		if _, err := r.Cookie(chunkName(c.names.session, i)); err == nil {
+		if sent[i] > 0 {
 			c.set(w, chunkName(c.names.session, i), "", c.names.domain, 0)
 		}
 	}
-}
-
-func chunkName(base string, i int) string {
-	if i == 0 {
-		return base
-	}
-	return base + "-" + strconv.Itoa(i)
-}
-
-// readSessionValue joins the chunks of the session cookie. A cookie name
-// sent twice (two scopes) makes the value ambiguous: it is refused.
-func readSessionValue(r *http.Request, n cookieNames) string {
-	// One parse of the Cookie header for every chunk.
-	cookies := r.Cookies()
-	var first string
-	var b strings.Builder
+	_, sent = chunkValues(r.Header["Cookie"], c.names.tokens)
+	unseen := !tokensSent(r)
 	for i := 0; i < maxChunks; i++ {
-		name := chunkName(n.session, i)
-		found := 0
-		var v string
-		for _, c := range cookies {
-			if c.Name == name {
-				found++
-				v = c.Value
-			}
+		if sent[i] > 0 || unseen {
+			c.setPath(w, chunkName(c.names.tokens, i), "", tokensPath, c.names.domain, 0)
 		}
-		if found != 1 {
-			if found > 1 {
-				return ""
-			}
-			break
-		}
-		if i == 0 {
-			first = v
-			continue
-		}
-		if i == 1 {
-			b.WriteString(first)
-		}
-		b.WriteString(v)
 	}
-	if b.Len() == 0 {
-		return first // one chunk: no copy
-	}
-	return b.String()
 }
 
 // Cookie size limits: browsers keep about 4096 bytes per cookie (name and
-// attributes included), so a session is split into chunks; more than
-// maxChunks is refused (then the ID token is dropped, see writeSession).
+// attributes included), so a cookie's value is split into chunks; more
+// than maxChunks is refused (see writeSessionCookie, writeTokensCookie).
 const (
 	chunkSize = 3800
 	maxChunks = 4

@@ -12,14 +12,19 @@
 //     Anything that is not a navigation gets 401 JSON.
 //   - Sessions are stateless sealed cookies (XChaCha20-Poly1305, keys from
 //     the cookie key file, the first sealing and all opening), chunked when
-//     large, scoped to cookie_domain (__Secure-) or one host (__Host-). They
-//     carry the identity, the refresh token and the ID token (for logout).
-//     Backends never see them (StripCookies).
+//     large, scoped to cookie_domain (__Secure-) or one host (__Host-). The
+//     session cookie, sent with every request, carries the identity only;
+//     the refresh and ID token go in a tokens cookie bound to the session
+//     id with Path=/.gatehouse/ (cookieheader.go reads the Cookie header
+//     without Request.Cookies). Backends never see them (StripCookies).
 //   - Renewal. A session older than refresh_interval since its last check is
 //     renewed with the refresh token on its next request (singleflight per
 //     session, plus a short cache for requests still carrying the old
 //     cookie); a refusal ends it. That bounds how long a user disabled at the
-//     provider keeps access.
+//     provider keeps access. The tokens come from memory (tokenmemory.go);
+//     after a restart a due request goes through /.gatehouse/renew, where
+//     the tokens cookie is, and back (a WebSocket upgrade, which cannot
+//     follow, gets 401).
 //   - Ending sessions. Because cookies are self-contained, logout and
 //     back-channel logout write to a bounded, in-memory revocation record
 //     ("sessions of this sid/sub/id begun before T are over"), consulted on

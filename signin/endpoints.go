@@ -14,7 +14,14 @@ func (s *SignIn) ServeGatehouse(w http.ResponseWriter, r *http.Request) bool {
 	if !s.familyHost(routes.NormalizeHost(host)) {
 		return false
 	}
-	switch routes.CleanPath(r.URL.Path) {
+	path := routes.CleanPath(r.URL.Path)
+	if path != callbackPath && path != backchannelPath {
+		s.noteTokens(r)
+	}
+	switch path {
+	case renewPath:
+		// Any method: the request comes back to rd with its own (307).
+		s.renew(w, r, host)
 	case callbackPath:
 		// GET only: a HEAD (a link checker) must not use up the sign-in.
 		if r.Method != http.MethodGet {
@@ -101,4 +108,5 @@ const (
 	signedOutPath   = "/.gatehouse/signed-out"
 	backchannelPath = "/.gatehouse/backchannel-logout"
 	devicesPath     = "/.gatehouse/devices"
+	renewPath       = "/.gatehouse/renew"
 )

@@ -45,6 +45,10 @@ func (s *SignIn) Begin(w http.ResponseWriter, r *http.Request) {
 		unavailable(w, r)
 		return
 	}
+	if loc := s.renewTrip(r, host); loc != "" {
+		redirect(w, loc, http.StatusTemporaryRedirect)
+		return
+	}
 	if !IsNavigation(r) {
 		unauthorized(w, host)
 		return
@@ -213,6 +217,7 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request, host string) {
 		writePage(w, status, "Sign-in refused", msg+` <a href="`+htmlEscape(f.Return)+`">Try again</a>.`)
 		return
 	}
+	s.held.put(sess, tokens{Refresh: tok.RefreshToken, IDToken: raw, Checked: sess.Checked}, now)
 	if !s.writeSession(w, r, sess) {
 		writePage(w, http.StatusInternalServerError, "Sign-in failed",
 			"Your account has more groups than fit in a browser cookie. Ask the administrator to trim your groups.")
@@ -264,7 +269,5 @@ func (s *SignIn) sessionFrom(ctx context.Context, v *verifiers, raw string, tok 
 		Created:  now.UnixNano(),
 		Expires:  now.Add(s.cfg.SessionLifetime).UnixNano(),
 		Checked:  now.UnixNano(),
-		Refresh:  tok.RefreshToken,
-		IDToken:  raw,
 	}, nil
 }

@@ -31,8 +31,9 @@ type keyring struct {
 const (
 	purposeSession = "session"
 	purposeFlow    = "flow"
-	purposeCSRF    = "csrf"  // the devices page's form tokens
-	purposeGrant   = "grant" // device token owners' offline tokens, at rest
+	purposeCSRF    = "csrf"   // the devices page's form tokens
+	purposeGrant   = "grant"  // device token owners' offline tokens, at rest
+	purposeTokens  = "tokens" // a session's refresh and ID token (the tokens cookie)
 )
 
 const keyFileHeader = `# gatehouse cookie keys. The first key seals new cookies; every key listed
@@ -111,7 +112,7 @@ func parseKeys(data []byte) (*keyring, error) {
 		if err != nil || len(key) < 32 {
 			return nil, fmt.Errorf("line %d is not a base64 key of at least 32 bytes", line)
 		}
-		for _, p := range []string{purposeSession, purposeFlow, purposeCSRF, purposeGrant} {
+		for _, p := range []string{purposeSession, purposeFlow, purposeCSRF, purposeGrant, purposeTokens} {
 			a, err := aead(key, p)
 			if err != nil {
 				return nil, err

@@ -37,18 +37,18 @@ func (s *SignIn) logout(w http.ResponseWriter, r *http.Request, host string) {
 	}
 	now := s.now()
 	var hint string
-	if val := readSessionValue(r, s.names); val != "" {
-		if pt, _, err := s.keys.open(purposeSession, val, s.sessionAD()); err == nil {
-			if sess, err := unmarshalSession(pt); err == nil {
-				s.rev.revoke(revokeSession+sess.ID, now)
-				if sess.SID != "" {
-					s.rev.revoke(revokeSID+sess.SID, now)
-				}
-				hint = sess.IDToken
-				s.log.Info("signed out", "sub", sess.Sub, "host", host)
-				s.outcome("logout")
-			}
+	if sess, _ := s.readSession(nil, r); sess != nil {
+		// The ID token is in memory, or in the tokens cookie this
+		// request carries (/.gatehouse/ is its path).
+		if t, ok := s.tokensOf(r, sess); ok {
+			hint = t.IDToken
 		}
+		s.revoke(revokeSession+sess.ID, now)
+		if sess.SID != "" {
+			s.revoke(revokeSID+sess.SID, now)
+		}
+		s.log.Info("signed out", "sub", sess.Sub, "host", host)
+		s.outcome("logout")
 	}
 	s.cw.clearSession(w, r)
 	after := "https://" + host + signedOutPath
@@ -173,14 +173,14 @@ func (s *SignIn) backchannel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if lt.SessionID != "" {
-		s.rev.revoke(revokeSID+lt.SessionID, now)
+		s.revoke(revokeSID+lt.SessionID, now)
 		if lt.Subject != "" {
 			// Sessions whose ID token carried no sid cannot be told
 			// apart: end all of the user's.
-			s.rev.revoke(revokeNoSID+lt.Subject, now)
+			s.revoke(revokeNoSID+lt.Subject, now)
 		}
 	} else {
-		s.rev.revoke(revokeSubject+lt.Subject, now)
+		s.revoke(revokeSubject+lt.Subject, now)
 	}
 	s.log.Info("back-channel logout", "sub", lt.Subject, "sid", lt.SessionID)
 	s.outcome("backchannel_logout")

@@ -303,18 +303,30 @@ func withinGrace(s *session, now time.Time, grace time.Duration) bool {
 // cookieNames are the names of gatehouse's own cookies.
 type cookieNames struct {
 	session string // chunks are session, session-1, session-2, …
-	domain  string // Domain attribute of the session cookie; "" host-only
+	tokens  string // the tokens cookie (Path=/.gatehouse/), chunked the same way
+	domain  string // Domain attribute of both; "" host-only
 }
+
+// tokensCookie names the cookie of a session's tokens. It is scoped to
+// tokensPath, and __Host- requires Path=/, so it is __Secure-: with or
+// without a cookie domain. A copy planted by another subdomain does not
+// open: it is sealed and bound to its session's id.
+const tokensCookie = "__Secure-gatehouse-tokens"
+
+// tokensPath is the tokens cookie's Path: browsers send it to gatehouse's
+// own endpoints only, never with the requests a backend answers.
+const tokensPath = "/.gatehouse/"
 
 // namesFor picks the session cookie's name and scope. With a cookie domain
 // it is __Secure-gatehouse on that domain (one sign-in for every family
 // host under it); without, __Host-gatehouse, bound to one host, which no
-// other subdomain can set or overwrite.
+// other subdomain can set or overwrite. The tokens cookie has the same
+// Domain rule.
 func namesFor(cookieDomain string) cookieNames {
 	if cookieDomain != "" {
-		return cookieNames{session: "__Secure-gatehouse", domain: cookieDomain}
+		return cookieNames{session: "__Secure-gatehouse", tokens: tokensCookie, domain: cookieDomain}
 	}
-	return cookieNames{session: "__Host-gatehouse"}
+	return cookieNames{session: "__Host-gatehouse", tokens: tokensCookie}
 }
 
 // flowCookiePrefix names the short-lived cookie that carries one sign-in's

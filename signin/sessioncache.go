@@ -26,6 +26,7 @@ type sessionShard struct {
 type cachedSession struct {
 	sess   *session
 	reseal bool
+	legacy *tokens // a version 1 cookie's tokens, for memory
 }
 
 // sessionCacheShardSize bounds each generation of each shard: at most

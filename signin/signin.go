@@ -90,6 +90,7 @@ type SignIn struct {
 
 	ad        []byte        // sessionAD, computed once
 	cache     *sessionCache // opened session cookies
+	held      *tokenMemory  // sessions' tokens, by session id
 	rev       *revocations
 	recent    *recentRefreshes
 	refreshes singleflight.Group
@@ -164,6 +165,7 @@ func New(cfg *routes.OIDCConfig, opt Options) (*SignIn, error) {
 		done:   make(chan struct{}),
 		recent: newRecent(4096, time.Minute),
 		cache:  newSessionCache(),
+		held:   newTokenMemory(maxHeldTokens),
 	}
 	s.ad = s.sessionAD()
 	if s.secret == "" {
@@ -192,6 +194,9 @@ func New(cfg *routes.OIDCConfig, opt Options) (*SignIn, error) {
 			s.healthy.Store(p.healthy.Load())
 		}
 		if p.cfg.ClientID == cfg.ClientID {
+			// The tokens too: a reload sends nobody through
+			// /.gatehouse/renew.
+			s.held = p.held
 			s.rev = p.rev
 			s.rev.mu.Lock()
 			s.rev.keep = max(s.rev.keep, cfg.SessionLifetime)
@@ -208,6 +213,11 @@ func New(cfg *routes.OIDCConfig, opt Options) (*SignIn, error) {
 	go s.grantLoop(ctx)
 	return s, nil
 }
+
+// maxHeldTokens bounds the tokens memory: a household has a few dozen
+// sessions; past this, losing an entry costs its session one trip through
+// /.gatehouse/renew.
+const maxHeldTokens = 4096
 
 func (s *SignIn) outcome(o string) {
 	if s.opt.Outcome != nil {

@@ -124,9 +124,11 @@ func familySignIn(doorAddr, host string, op *benchOP, wait time.Duration) (strin
 	if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
 		return "", fmt.Errorf("callback answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
+	// What a browser sends to /1k: the cookies set for Path=/ (gatehouse
+	// keeps others, such as its tokens cookie, to its own endpoints).
 	var session []string
 	for _, c := range resp.Cookies() {
-		if c.Value != "" && c.MaxAge >= 0 && !strings.Contains(c.Name, "-flow-") {
+		if c.Value != "" && c.MaxAge >= 0 && !strings.Contains(c.Name, "-flow-") && (c.Path == "" || c.Path == "/") {
 			session = append(session, c.Name+"="+c.Value)
 		}
 	}
