@@ -59,6 +59,7 @@ type Nodes struct {
 	// plainHTTP says once per process, not once per node, that the nodes
 	// serve plain HTTP.
 	plainHTTP sync.Once
+	settle    memorySettler
 }
 
 // Enabled reports whether the tailnet door can start without a person:
@@ -364,6 +365,7 @@ func (nd *node) runOnce() error {
 		name = domains[0]
 	}
 	nd.log.Info("tailnet node up", "name", name, "ip", addr, "https", len(domains) > 0)
+	nd.parent.settle.nodeUp()
 	nd.setStatus(func(st *NodeStatus) {
 		*st = NodeStatus{State: "up", Addresses: status.TailscaleIPs}
 		if len(domains) > 0 {

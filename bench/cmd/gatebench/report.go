@@ -205,6 +205,7 @@ func (r *modeResult) mainTable(caddy, nginx string) string {
 	addedRow("lat50", fmt.Sprintf("GET /1k at %d/s: p50 µs (direct) / added by the proxy", r.latRate))
 	addedRow("lat99", fmt.Sprintf("GET /1k at %d/s: p99 µs (direct) / added by the proxy", r.latRate))
 	plain("blob", "/blob 256 MiB download, MB/s", 0, "")
+	plain("blobcpu", "/blob download, CPU µs per MiB (10 ms clock ticks)", 0, "(backend)")
 	plain("range", "random Range requests/s (≤256 KiB each)", 0, "")
 	plain("upload", fmt.Sprintf("%s upload, MB/s (SHA-256 checked)", sizeName(r.uploadSize)), 0, "")
 	if r.has("uprss") {

@@ -191,8 +191,11 @@ func (m *modeRun) scenarioBlob() {
 	for round := 0; round < m.o.rounds; round++ {
 		for _, i := range m.shuffle(len(targets)) {
 			t := targets[i]
-			if r, _, ok := m.loadMeasured(t, "blob", "-size", "0"); ok {
+			if r, sr, ok := m.loadMeasured(t, "blob", "-size", "0"); ok {
 				m.res.put("blob", t.key, round, float64(r.Bytes)/1e6/r.Seconds)
+				// What a download costs the proxy, whatever held its
+				// speed back (here the load core: client and backend).
+				m.res.put("blobcpu", t.key, round, sr.targetTicks*1e6/clkTck/(float64(r.Bytes)/(1<<20)))
 			}
 			if r, _, ok := m.loadMeasured(t, "range", "-n", strconv.Itoa(m.o.rangeN), "-seed", strconv.Itoa(round+1)); ok {
 				m.res.put("range", t.key, round, float64(r.Count)/r.Seconds)
