@@ -73,6 +73,8 @@ type Manager struct {
 	// that never prompts; certificates it caches are maintained by cfg.
 	attempts *certmagic.Config
 	retry    []time.Duration
+	// loops are the running keep goroutines, which Stop waits for.
+	loops sync.WaitGroup
 	// alive ends with Stop, and with it every retry loop.
 	alive context.Context
 	stop  context.CancelFunc
@@ -164,6 +166,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	names := slices.Clone(m.names)
 	m.mu.Unlock()
 	for _, n := range names {
+		m.loops.Add(1)
 		go m.keep(ctx, n)
 	}
 	return nil
@@ -176,6 +179,7 @@ func (m *Manager) Start(ctx context.Context) error {
 // on every use) counts at the next one. Once the certificate is managed,
 // certmagic's maintenance renews it.
 func (m *Manager) keep(ctx context.Context, name string) {
+	defer m.loops.Done()
 	ctx, cancel := context.WithCancel(ctx)
 	defer context.AfterFunc(m.alive, cancel)()
 	defer cancel()
@@ -229,14 +233,17 @@ func (m *Manager) Manage(ctx context.Context, names []string) error {
 	}
 	m.mu.Unlock()
 	for _, n := range added {
+		m.loops.Add(1)
 		go m.keep(ctx, n)
 	}
 	return nil
 }
 
-// Stop ends renewals and retries.
+// Stop ends renewals and retries, and waits for an attempt under way to
+// give up, so nothing writes to the state directory once it returns.
 func (m *Manager) Stop() {
 	m.stop()
+	m.loops.Wait()
 	m.cache.Stop()
 }
 
