@@ -44,23 +44,14 @@ func (d *direct) spliceBody(w http.ResponseWriter, r *http.Request, c *directCon
 	if !ok || !ok2 || !ok3 || !ok4 {
 		return false, nil, nil
 	}
-	raw, err := client.SyscallConn()
-	if err != nil {
-		return false, nil, nil
-	}
-	info := func() (*unix.TCPInfo, bool) {
-		var ti *unix.TCPInfo
-		var gerr error
-		if err := raw.Control(func(fd uintptr) { ti, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil || gerr != nil {
-			return nil, false
-		}
-		return ti, true
-	}
-	if _, ok := info(); !ok {
-		return false, nil, nil
-	}
 	if stall := sk.StallTimeout(); stall > 0 {
-		defer watchClient(stall/4, info, sk.Progressed)()
+		// Without TCP_INFO the stall deadline could not be kept: the
+		// copy loop sends the body.
+		stop, ok := watchClient(client, stall/4, sk.Progressed)
+		if !ok {
+			return false, nil, nil
+		}
+		defer stop()
 	}
 
 	// What the head's reads already buffered goes first, then the rest
@@ -113,14 +104,28 @@ func sideOfClient(r *http.Request, err error) bool {
 // watchClient calls moved every interval in which the client made
 // progress or had nothing waiting for it; the returned stop waits for a
 // running call, so nothing touches the client's connection once the body
-// is sent (net/http reuses it for the next request).
-func watchClient(interval time.Duration, info func() (*unix.TCPInfo, bool), moved func()) (stop func()) {
+// is sent (net/http reuses it for the next request). ok is false when the
+// socket's TCP_INFO cannot be read.
+func watchClient(client *net.TCPConn, interval time.Duration, moved func()) (stop func(), ok bool) {
+	raw, err := client.SyscallConn()
+	if err != nil {
+		return nil, false
+	}
+	info := func() (*unix.TCPInfo, bool) {
+		var ti *unix.TCPInfo
+		var gerr error
+		if err := raw.Control(func(fd uintptr) { ti, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil || gerr != nil {
+			return nil, false
+		}
+		return ti, true
+	}
+	first, ok := info()
+	if !ok {
+		return nil, false
+	}
 	var mu sync.Mutex
 	done := false
-	var acked uint64
-	if ti, ok := info(); ok {
-		acked = ti.Bytes_acked
-	}
+	acked := first.Bytes_acked
 	var t *time.Timer
 	t = time.AfterFunc(interval, func() {
 		mu.Lock()
@@ -139,5 +144,5 @@ func watchClient(interval time.Duration, info func() (*unix.TCPInfo, bool), move
 		done = true
 		t.Stop()
 		mu.Unlock()
-	}
+	}, true
 }

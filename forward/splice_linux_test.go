@@ -6,7 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
+	neturl "net/url"
 	"strconv"
 	"testing"
 	"time"
@@ -30,25 +30,15 @@ func (w *stallWriter) Progressed() {
 	}
 }
 
-// A sized body of a megabyte or more goes by splice, whole and in order,
-// the buffered start included; a smaller one, one of unknown length and
-// one to a writer that keeps no stall deadline take the copy loop.
-func TestSpliceCarriesSizedBodies(t *testing.T) {
-	big := bytes.Repeat([]byte("0123456789abcdef"), 3<<20/16+7)
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body := big
-		if r.URL.Path == "/small" {
-			body = big[:spliceMin-1]
-		}
-		if r.URL.Path != "/chunked" {
-			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		}
-		w.Write(body)
-	}))
-	defer backend.Close()
-	u, _ := url.Parse(backend.URL)
+// spliceDoor is a door in front of backend whose handler gives the direct
+// path a stallWriter, unless the request asks ?keeper=no; progressed
+// hears from the writer's watch.
+func spliceDoor(t *testing.T, backend http.Handler) (url string, progressed chan struct{}) {
+	be := httptest.NewServer(backend)
+	t.Cleanup(be.Close)
+	u, _ := neturl.Parse(be.URL)
 	b := NewClient(Options{}).Backend(Route{URL: u, ResponseTimeout: time.Minute, IdleTimeout: time.Minute})
-	progressed := make(chan struct{}, 1)
+	progressed = make(chan struct{}, 1)
 	door := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("keeper") != "no" {
 			w = &stallWriter{ResponseWriter: w, progressed: progressed}
@@ -59,7 +49,25 @@ func TestSpliceCarriesSizedBodies(t *testing.T) {
 	}))
 	door.Config.ConnContext = WithClientConn
 	door.Start()
-	defer door.Close()
+	t.Cleanup(door.Close)
+	return door.URL, progressed
+}
+
+// A sized body of a megabyte or more goes by splice, whole and in order,
+// the buffered start included; a smaller one, one of unknown length and
+// one to a writer that keeps no stall deadline take the copy loop.
+func TestSpliceCarriesSizedBodies(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 3<<20/16+7)
+	door, _ := spliceDoor(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := big
+		if r.URL.Path == "/small" {
+			body = big[:spliceMin-1]
+		}
+		if r.URL.Path != "/chunked" {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		}
+		w.Write(body)
+	}))
 
 	for _, c := range []struct {
 		path    string
@@ -73,7 +81,7 @@ func TestSpliceCarriesSizedBodies(t *testing.T) {
 		{"/big", len(big), true}, // on the kept connections of the first
 	} {
 		before := splicedBodies.Load()
-		resp, err := http.Get(door.URL + c.path)
+		resp, err := http.Get(door + c.path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,24 +100,14 @@ func TestSpliceCarriesSizedBodies(t *testing.T) {
 // writer then pushes the stall deadline on).
 func TestSpliceWatchReportsProgress(t *testing.T) {
 	const size = 8 << 20
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	door, progressed := spliceDoor(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(size))
 		chunk := make([]byte, 256<<10)
 		for sent := 0; sent < size; sent += len(chunk) {
 			w.Write(chunk)
 		}
 	}))
-	defer backend.Close()
-	u, _ := url.Parse(backend.URL)
-	b := NewClient(Options{}).Backend(Route{URL: u})
-	progressed := make(chan struct{}, 1)
-	door := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = b.Serve(&stallWriter{ResponseWriter: w, progressed: progressed}, r)
-	}))
-	door.Config.ConnContext = WithClientConn
-	door.Start()
-	defer door.Close()
-	resp, err := http.Get(door.URL + "/")
+	resp, err := http.Get(door + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
