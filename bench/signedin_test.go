@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,65 +126,10 @@ route "family" {
 			b.Fatal("the provider was never discovered")
 		}
 	}
-	c := signIn(b, door.URL, "family.example.com", op.Issuer, opClient)
-	b.Logf("session cookie: %d bytes", len(c))
-	return door.URL, c
-}
-
-// signIn walks the code flow a browser walks: /.gatehouse/login, the
-// provider (which signs the user in at once), the callback.
-func signIn(b *testing.B, door, host, issuer string, opClient *http.Client) string {
-	noFollow := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	dc := &http.Client{CheckRedirect: noFollow}
-	oc := *opClient
-	oc.CheckRedirect = noFollow
-	req, _ := http.NewRequest("GET", door+"/.gatehouse/login?rd=/", nil)
-	req.Host = host
-	resp, err := dc.Do(req)
+	c, err := oidctest.SignIn(http.DefaultClient, opClient, door.URL, "family.example.com", op.Issuer)
 	if err != nil {
 		b.Fatal(err)
 	}
-	resp.Body.Close()
-	flow := resp.Cookies()
-	loc, _ := resp.Location()
-	for hop := 0; loc != nil && strings.HasPrefix(loc.String(), issuer); hop++ {
-		if resp, err = oc.Get(loc.String()); err != nil || hop > 5 {
-			b.Fatalf("provider: %v (hop %d)", err, hop)
-		}
-		resp.Body.Close()
-		if loc, err = resp.Location(); err != nil {
-			b.Fatalf("provider answered %s", resp.Status)
-		}
-	}
-	cb := (&url.URL{Path: loc.Path, RawQuery: loc.RawQuery}).String()
-	req, _ = http.NewRequest("GET", door+cb, nil)
-	req.Host = host
-	for _, c := range flow {
-		req.AddCookie(c)
-	}
-	if resp, err = dc.Do(req); err != nil {
-		b.Fatal(err)
-	}
-	resp.Body.Close()
-	// What a browser sends to /1k: the cookies set for Path=/ (the
-	// tokens cookie's Path is /.gatehouse/).
-	var session []string
-	other := 0
-	for _, c := range resp.Cookies() {
-		if c.Value == "" || c.MaxAge < 0 || strings.Contains(c.Name, "-flow-") {
-			continue
-		}
-		if c.Path != "/" {
-			other += len(c.Name) + 1 + len(c.Value)
-			continue
-		}
-		session = append(session, c.Name+"="+c.Value)
-	}
-	if len(session) == 0 {
-		b.Fatalf("the callback (%s) set no session cookie", resp.Status)
-	}
-	if other > 0 {
-		b.Logf("cookies for other paths (not sent to /1k): %d bytes", other)
-	}
-	return strings.Join(session, "; ")
+	b.Logf("session cookie: %d bytes", len(c))
+	return door.URL, c
 }

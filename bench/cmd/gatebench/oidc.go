@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"gatehouse/signin/oidctest"
@@ -63,79 +61,27 @@ func familySignIn(doorAddr, host string, op *benchOP, wait time.Duration) (strin
 	door.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	door.Timeout = 10 * time.Second
 	opc := &http.Client{
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}},
-		CheckRedirect: door.CheckRedirect, Timeout: 10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}},
+		Timeout:   10 * time.Second,
 	}
 	defer door.CloseIdleConnections()
 	defer opc.CloseIdleConnections()
 
-	// 1. /.gatehouse/login: a flow cookie and a redirect to the provider.
-	var resp *http.Response
+	// Steps 1–3: the code flow, as a browser walks it. The sign-in
+	// endpoints are limited to bursts of 20, and sign-in may not be ready
+	// at once: a login that does not redirect is tried again.
+	var cookie string
 	deadline := time.Now().Add(wait)
 	for {
-		resp, err = door.Get("http://" + host + "/.gatehouse/login?rd=/")
-		if err != nil {
-			return "", fmt.Errorf("login: %w", err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusFound || time.Now().After(deadline) {
+		cookie, err = oidctest.SignIn(door, opc, "http://"+host, host, op.Issuer)
+		if !errors.Is(err, oidctest.ErrLoginNotRedirected) || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(time.Second) // sign-in endpoints are limited to bursts of 20
+		time.Sleep(time.Second)
 	}
-	loc := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, op.Issuer+"/") {
-		return "", fmt.Errorf("/.gatehouse/login answered %s, Location %q (want a redirect to %s)", resp.Status, loc, op.Issuer)
-	}
-	var flowCookies []string
-	for _, c := range resp.Cookies() {
-		flowCookies = append(flowCookies, c.Name+"="+c.Value)
-	}
-	// 2. The provider signs the user in (its authorization endpoint, its
-	// login page, its callback) and sends the browser back.
-	issuer, _ := url.Parse(op.Issuer)
-	var cb *url.URL
-	for hop := 0; cb == nil; hop++ {
-		resp, err = opc.Get(loc)
-		if err != nil {
-			return "", fmt.Errorf("provider: %w", err)
-		}
-		resp.Body.Close()
-		next, err := resp.Location()
-		if err != nil || resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther || hop == 5 {
-			return "", fmt.Errorf("provider answered %s at %s", resp.Status, loc)
-		}
-		if next.Host == issuer.Host {
-			loc = next.String()
-		} else {
-			cb = next
-		}
-	}
-	// 3. The callback on the family host makes the session.
-	req, _ := http.NewRequest("GET", "http://"+host+cb.RequestURI(), nil)
-	req.Header.Set("Cookie", strings.Join(flowCookies, "; "))
-	resp, err = door.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("callback: %w", err)
+		return "", err
 	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
-		return "", fmt.Errorf("callback answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	// What a browser sends to /1k: the cookies set for Path=/ (gatehouse
-	// keeps others, such as its tokens cookie, to its own endpoints).
-	var session []string
-	for _, c := range resp.Cookies() {
-		if c.Value != "" && c.MaxAge >= 0 && !strings.Contains(c.Name, "-flow-") && (c.Path == "" || c.Path == "/") {
-			session = append(session, c.Name+"="+c.Value)
-		}
-	}
-	if len(session) == 0 {
-		return "", errors.New("callback set no session cookie")
-	}
-	cookie := strings.Join(session, "; ")
 	// 4. The session opens the route; no session does not.
 	for _, withCookie := range []bool{true, false} {
 		req, _ := http.NewRequest("GET", "http://"+host+"/1k", nil)
