@@ -25,17 +25,7 @@ func gatehouseConfig(dir string, listen, metrics, app, nolimit, family int, lan 
     concurrent = 100000
   }
 `
-	cfg := fmt.Sprintf(`# gatebench: generated, thrown away after the run.
-domain = "bench.test"
-
-cloudflare {
-  listen = "127.0.0.1:%d"
-}
-
-metrics {
-  listen = "127.0.0.1:%d"
-}
-
+	cfg := configHead(listen, metrics) + fmt.Sprintf(`
 route "app" {
   backend = "http://127.0.0.1:%d"
   cloudflare {
@@ -51,7 +41,7 @@ route "nolimit" {
     access = "app"
   }
 }
-`, listen, metrics, app, limit, nolimit)
+`, app, limit, nolimit)
 	if lan != nil {
 		if err := os.WriteFile(filepath.Join(dir, "lan-dns-token"), []byte("never used: the certificate is stored\n"), 0o600); err != nil {
 			return "", err
@@ -252,4 +242,20 @@ http {
 	cfg += "}\n"
 	path := filepath.Join(dir, n.name+".conf")
 	return path, os.WriteFile(path, []byte(cfg), 0o644)
+}
+
+// configHead opens every routes.hcl gatebench writes: the domain, the
+// Cloudflare door and the metrics listener (with /debug/pprof/).
+func configHead(listen, metrics int) string {
+	return fmt.Sprintf(`# gatebench: generated, thrown away after the run.
+domain = "bench.test"
+
+cloudflare {
+  listen = "127.0.0.1:%d"
+}
+
+metrics {
+  listen = "127.0.0.1:%d"
+}
+`, listen, metrics)
 }

@@ -201,17 +201,7 @@ func (l *tailnetLab) answer(hostname, path string, deadline time.Time) (int, []b
 // "gatehouse" serving route "app" (node = false), and one route with its
 // own node for each of nodes.
 func (l *tailnetLab) gatehouseConfig(dir string, listen, metrics, backend int, nodes []string) (string, error) {
-	cfg := fmt.Sprintf(`# gatebench: generated, thrown away after the run.
-domain = "bench.test"
-
-cloudflare {
-  listen = "127.0.0.1:%d"
-}
-
-metrics {
-  listen = "127.0.0.1:%d"
-}
-
+	cfg := configHead(listen, metrics) + fmt.Sprintf(`
 tailnet {
   hostname      = "gatehouse"
   state_dir     = %q
@@ -230,7 +220,7 @@ route "app" {
     node   = false
   }
 }
-`, listen, metrics, l.stateDir, l.authKey, l.controlURL, backend)
+`, l.stateDir, l.authKey, l.controlURL, backend)
 	for _, n := range nodes {
 		cfg += fmt.Sprintf(`
 route %q {
