@@ -44,3 +44,17 @@ func Start(t testing.TB, hangGuard time.Duration, extra ...chromedp.ExecAllocato
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// MarkPage marks the page now shown, so PageText ignores it until a
+// navigation replaces it (a click's next page may take a moment).
+func MarkPage(ctx context.Context) error {
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.gatehouseTestOld = true`))
+	return err
+}
+
+// PageText is the visible text of the page shown, once it has loaded
+// whole; "" while it is still loading or is the page MarkPage marked. A
+// page read while it streams in shows its top and lacks its end.
+func PageText(ctx context.Context) (string, error) {
+	return chromedp.Run(ctx, chromedp.Evaluate[string](`document.body && document.readyState === "complete" && !window.gatehouseTestOld ? document.body.innerText : ""`))
+}

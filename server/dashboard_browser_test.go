@@ -39,7 +39,7 @@ func newBrowser(t *testing.T, resolve string) *browser {
 func (b *browser) text(want string) string {
 	b.t.Helper()
 	for {
-		body, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body && !window.gatehouseTestOld ? document.body.innerText : ""`))
+		body, err := browsertest.PageText(b.ctx)
 		if err == nil && strings.Contains(body, want) {
 			return body
 		}
@@ -53,7 +53,7 @@ func (b *browser) text(want string) string {
 // click clicks sel and waits for the next page to show want.
 func (b *browser) click(sel, want string) string {
 	b.t.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.gatehouseTestOld = true`)); err != nil {
+	if err := browsertest.MarkPage(b.ctx); err != nil {
 		b.t.Fatal(err)
 	}
 	if err := chromedp.Do(b.ctx, chromedp.Click(sel)); err != nil {

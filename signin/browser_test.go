@@ -59,7 +59,7 @@ func (c *chrome) waitText(text string) error {
 // markPage marks the page on show, so waitAny waits for the next one (a
 // click that navigates would otherwise race the old page's text).
 func (c *chrome) markPage() error {
-	_, err := chromedp.Run(c.ctx, chromedp.Evaluate[bool](`window.gatehouseTestOld = true`))
+	err := browsertest.MarkPage(c.ctx)
 	return err
 }
 
@@ -68,7 +68,7 @@ func (c *chrome) markPage() error {
 // refusal at once.
 func (c *chrome) waitAny(texts ...string) (string, error) {
 	for {
-		body, err := chromedp.Run(c.ctx, chromedp.Evaluate[string](`document.body && !window.gatehouseTestOld ? document.body.innerText : ""`))
+		body, err := browsertest.PageText(c.ctx)
 		if err == nil {
 			for _, text := range texts {
 				if strings.Contains(body, text) {
