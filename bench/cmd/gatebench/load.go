@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -64,7 +65,7 @@ func loadMain(args []string) int {
 	seed := fs.Uint64("seed", 1, "range: random seed")
 	maxLen := fs.Int64("maxlen", 256<<10, "range: longest range")
 	dur := fs.Duration("d", 2*time.Second, "ws, handshake: duration")
-	conc := fs.Int("c", 8, "handshake: connections opened at once")
+	conc := fs.Int("c", 8, "ws: sockets echoing at once; handshake: connections opened at once")
 	certFile := fs.String("cert", "", "handshake: the certificate (PEM) the target must serve")
 	curves := fs.String("curves", "x25519", "handshake: key exchange groups offered: x25519, or default (Go's)")
 	fs.Parse(args[1:])
@@ -82,7 +83,7 @@ func loadMain(args []string) int {
 	case "sse":
 		res = loadSSE(c, base, *n)
 	case "ws":
-		res = loadWS(c, "ws://"+*host, *dur)
+		res = loadWS(c, "ws://"+*host, *dur, *conc)
 	case "handshake":
 		res = loadHandshake(*addr, *host, *dur, *conc, *certFile, *curves)
 	default:
@@ -239,35 +240,70 @@ func loadSSE(c *http.Client, base string, n int) loadResult {
 	return r
 }
 
-func loadWS(c *http.Client, url string, d time.Duration) loadResult {
+// loadWS echoes 32-byte messages back to back on socks WebSockets at once
+// and counts the round trips of all of them.
+func loadWS(c *http.Client, url string, d time.Duration, socks int) loadResult {
 	ctx, cancel := context.WithTimeout(context.Background(), d+10*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, url+"/ws", &websocket.DialOptions{
-		HTTPClient: c, CompressionMode: websocket.CompressionDisabled,
-	})
-	if err != nil {
-		return loadResult{Err: err.Error(), Bad: 1}
+	conns := make([]*websocket.Conn, 0, socks)
+	defer func() {
+		for _, conn := range conns {
+			conn.CloseNow()
+		}
+	}()
+	for range max(socks, 1) {
+		conn, _, err := websocket.Dial(ctx, url+"/ws", &websocket.DialOptions{
+			HTTPClient: c, CompressionMode: websocket.CompressionDisabled,
+		})
+		if err != nil {
+			return loadResult{Err: err.Error(), Bad: 1}
+		}
+		conns = append(conns, conn)
 	}
-	defer conn.CloseNow()
-	msg := make([]byte, 32)
-	fillPattern(msg, 0)
-	count, bad := 0, 0
+	type tally struct {
+		count, bad int
+		err        error
+	}
+	tallies := make([]tally, len(conns))
+	var wg sync.WaitGroup
 	start := time.Now()
 	deadline := start.Add(d)
-	for time.Now().Before(deadline) {
-		if err := conn.Write(ctx, websocket.MessageBinary, msg); err != nil {
-			return loadResult{Err: err.Error(), Count: count, Bad: bad + 1}
-		}
-		_, got, err := conn.Read(ctx)
-		if err != nil {
-			return loadResult{Err: err.Error(), Count: count, Bad: bad + 1}
-		}
-		if !bytes.Equal(got, msg) {
-			bad++
-		}
-		count++
+	for i, conn := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := &tallies[i]
+			msg := make([]byte, 32)
+			fillPattern(msg, int64(i))
+			for time.Now().Before(deadline) {
+				if t.err = conn.Write(ctx, websocket.MessageBinary, msg); t.err != nil {
+					return
+				}
+				_, got, err := conn.Read(ctx)
+				if t.err = err; err != nil {
+					return
+				}
+				if !bytes.Equal(got, msg) {
+					t.bad++
+				}
+				t.count++
+			}
+		}()
 	}
+	wg.Wait()
 	sec := time.Since(start).Seconds()
-	conn.Close(websocket.StatusNormalClosure, "")
-	return loadResult{OK: bad == 0, Seconds: sec, Count: count, Bad: bad}
+	r := loadResult{Seconds: sec}
+	for _, t := range tallies {
+		r.Count += t.count
+		r.Bad += t.bad
+		if t.err != nil {
+			r.Bad++
+			r.Err = t.err.Error()
+		}
+	}
+	for _, conn := range conns {
+		conn.Close(websocket.StatusNormalClosure, "")
+	}
+	r.OK = r.Bad == 0
+	return r
 }

@@ -213,7 +213,9 @@ func (r *modeResult) mainTable(caddy, nginx string) string {
 			r.cell("uprss", tCaddy, 1), r.cell("uprss", tNginx, 1), r.cell("uprss", tNginxBuf, 1), "—", "—", "—", "—")
 	}
 	addedRow("sse", "SSE: delay per event µs (direct) / added by the proxy")
-	plain("ws", "WebSocket echo round trips/s", 0, "")
+	plain("ws", "WebSocket echo round trips/s, one socket", 0, "")
+	plain("wsmany", fmt.Sprintf("WebSocket echo round trips/s, %d sockets at once", wsSockets), 0, "")
+	plain("wscpu", fmt.Sprintf("WebSocket echo on %d sockets, CPU µs per round trip", wsSockets), 1, "(backend)")
 	if r.has("conns/1k") {
 		c := func(tgt string) string {
 			if tt := r.targets[tgt]; tt != nil && tt.down != "" {
@@ -354,7 +356,8 @@ func (r *modeResult) targets_() []check {
 		}
 	}
 	ratioCheck("rate limiting on ≥ 0.97× route without limits rps (/1k)", r.ratio("rps/1k", tGH, tNoLimit), 0.97, true)
-	ratioCheck("WebSocket round trips/s gatehouse ≥ 1.0× nginx", r.ratio("ws", tGH, tNginx), 1, true)
+	ratioCheck("WebSocket round trips/s gatehouse ≥ 1.0× nginx (one socket)", r.ratio("ws", tGH, tNginx), 1, true)
+	ratioCheck(fmt.Sprintf("WebSocket round trips/s gatehouse ≥ 1.0× nginx (%d sockets)", wsSockets), r.ratio("wsmany", tGH, tNginx), 1, true)
 	ratioCheck("/blob download ≥ 0.8× direct MB/s", r.ratio("blob", tGH, tDirect), 0.8, true)
 	ratioCheck("upload ≥ 0.95× direct MB/s", r.ratio("upload", tGH, tDirect), 0.95, true)
 	if r.has("uprss") {

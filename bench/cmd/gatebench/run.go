@@ -425,6 +425,31 @@ func (r *modeResult) put(metric, tgt string, round int, v float64) {
 	m[tgt][round] = v
 }
 
+// putMean books the nth (from 1) of several runs of one round: the
+// round's value is their mean.
+func (r *modeResult) putMean(metric, tgt string, round int, v float64, n int) {
+	if old := r.value(metric, tgt, round); n > 1 && !math.IsNaN(old) {
+		v = old + (v-old)/float64(n)
+	}
+	r.put(metric, tgt, round, v)
+}
+
+// putMax books a run of a round whose value is the worst of its runs.
+func (r *modeResult) putMax(metric, tgt string, round int, v float64) {
+	if old := r.value(metric, tgt, round); !math.IsNaN(old) && old > v {
+		v = old
+	}
+	r.put(metric, tgt, round, v)
+}
+
+// value is a round's booked value, NaN if none.
+func (r *modeResult) value(metric, tgt string, round int) float64 {
+	if xs := r.values[metric][tgt]; round < len(xs) {
+		return xs[round]
+	}
+	return math.NaN()
+}
+
 func (r *modeResult) note(format string, a ...any) {
 	s := fmt.Sprintf(format, a...)
 	for _, n := range r.notes {
@@ -996,6 +1021,43 @@ func (m *modeRun) scenarioGET() {
 			combos = append(combos, combo{t, p})
 		}
 	}
+	// The targets compare gatehouse's variants with each other within a few
+	// percent, closer than this machine drifts over a round of every combo;
+	// so per path they run next to each other as one block among the
+	// others, twice, in a random order and then in its reverse (a drift
+	// within the block weighs on each variant alike), and each variant's
+	// round is the mean of its two runs.
+	paired := map[string]bool{tGH: true, tNoLimit: true, tFamily: true}
+	var blocks [][]combo
+	for _, p := range paths {
+		var gh []combo
+		for _, c := range combos {
+			if c.path != p {
+				continue
+			}
+			if paired[c.t.key] {
+				gh = append(gh, c)
+			} else {
+				blocks = append(blocks, []combo{c})
+			}
+		}
+		if len(gh) > 0 {
+			blocks = append(blocks, gh)
+		}
+	}
+	order := func() []combo {
+		var out []combo
+		for _, b := range m.shuffle(len(blocks)) {
+			perm := m.shuffle(len(blocks[b]))
+			for _, i := range perm {
+				out = append(out, blocks[b][i])
+			}
+			for k := len(perm) - 1; k >= 0 && len(perm) > 1; k-- {
+				out = append(out, blocks[b][perm[k]])
+			}
+		}
+		return out
+	}
 	logf("GET: %d targets × %v, wrk -c32 %ds, %d rounds", len(targets), paths, m.o.wrkDur, m.o.rounds)
 	groups := map[string]pidGroup{}
 	for _, t := range targets {
@@ -1009,8 +1071,8 @@ func (m *modeRun) scenarioGET() {
 		}
 	}
 	for round := 0; round < m.o.rounds; round++ {
-		for _, i := range m.shuffle(len(combos)) {
-			c := combos[i]
+		runs := map[combo]int{}
+		for _, c := range order() {
 			best, _, ok := cleanest(m, c.t.label+" "+c.path, func() (*getRun, float64, bool) {
 				g, err := m.getRun(c.t, c.path)
 				if err != nil {
@@ -1025,14 +1087,16 @@ func (m *modeRun) scenarioGET() {
 			}
 			g, r := best, best.wrk
 			size := strings.TrimPrefix(c.path, "/")
-			m.res.put("rps/"+size, c.t.key, round, r.rps)
-			m.res.put("cpu/"+size, c.t.key, round, g.cpuPerReq)
-			m.res.put("util/"+size, c.t.key, round, g.util)
+			runs[c]++
+			n := runs[c]
+			m.res.putMean("rps/"+size, c.t.key, round, r.rps, n)
+			m.res.putMean("cpu/"+size, c.t.key, round, g.cpuPerReq, n)
+			m.res.putMean("util/"+size, c.t.key, round, g.util, n)
 			m.res.foreign["get"] = append(m.res.foreign["get"], g.foreign*100)
 			if g.steadyReqs > 0 {
-				m.res.put("conns/"+size, c.t.key, round, float64(g.accepts)*1000/float64(g.steadyReqs))
+				m.res.putMax("conns/"+size, c.t.key, round, float64(g.accepts)*1000/float64(g.steadyReqs))
 			}
-			m.res.put("tw/"+size, c.t.key, round, float64(timeWait(c.t.backendPort)))
+			m.res.putMax("tw/"+size, c.t.key, round, float64(timeWait(c.t.backendPort)))
 			if bad := r.non2xx + r.sockErrs; bad > 0 {
 				m.res.errs[c.t.key] += int(bad)
 				m.res.note("%s %s: %d non-2xx responses and %d socket errors (wrk)", c.t.label, c.path, r.non2xx, r.sockErrs)
