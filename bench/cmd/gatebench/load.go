@@ -59,7 +59,7 @@ func loadMain(args []string) int {
 	fs := flag.NewFlagSet("gatebench load "+kind, flag.ExitOnError)
 	addr := fs.String("addr", "", "target host:port")
 	host := fs.String("host", "app.bench.test", "Host header")
-	n := fs.Int("n", 200, "range: requests; sse: events")
+	n := fs.Int("n", 200, "blob: downloads one after another (default 1); range: requests; sse: events")
 	size := fs.Int64("size", 1<<30, "upload: bytes; blob: bytes to read (0: all)")
 	want := fs.String("want", "", "upload: expected SHA-256 (hex)")
 	seed := fs.Uint64("seed", 1, "range: random seed")
@@ -69,13 +69,18 @@ func loadMain(args []string) int {
 	certFile := fs.String("cert", "", "handshake: the certificate (PEM) the target must serve")
 	curves := fs.String("curves", "x25519", "handshake: key exchange groups offered: x25519, or default (Go's)")
 	fs.Parse(args[1:])
+	nSet := false
+	fs.Visit(func(f *flag.Flag) { nSet = nSet || f.Name == "n" })
+	if kind == "blob" && !nSet {
+		*n = 1
+	}
 
 	c := benchClient(*addr)
 	base := "http://" + *host
 	var res loadResult
 	switch kind {
 	case "blob":
-		res = loadBlob(c, base, *size)
+		res = loadBlob(c, base, *size, *n)
 	case "range":
 		res = loadRange(c, base, *n, *seed, *maxLen)
 	case "upload":
@@ -95,7 +100,27 @@ func loadMain(args []string) int {
 	return 0
 }
 
-func loadBlob(c *http.Client, base string, limit int64) loadResult {
+// loadBlob downloads /blob n times back to back on one connection (the
+// whole of it, or its first limit bytes) and checks every byte.
+func loadBlob(c *http.Client, base string, limit int64, n int) loadResult {
+	var total loadResult
+	start := time.Now()
+	for range max(n, 1) {
+		r := blobOnce(c, base, limit)
+		total.Bytes += r.Bytes
+		total.Count += r.Count
+		total.Bad += r.Bad
+		if !r.OK {
+			total.Err = r.Err
+			total.Seconds = time.Since(start).Seconds()
+			return total
+		}
+	}
+	total.OK, total.Seconds = true, time.Since(start).Seconds()
+	return total
+}
+
+func blobOnce(c *http.Client, base string, limit int64) loadResult {
 	start := time.Now()
 	req, _ := http.NewRequest("GET", base+"/blob", nil)
 	if limit > 0 && limit < blobSize {

@@ -24,6 +24,8 @@ func main() {
 		os.Exit(backendMain(os.Args[2:]))
 	case "load":
 		os.Exit(loadMain(os.Args[2:]))
+	case "relay":
+		os.Exit(relayMain(os.Args[2:]))
 	case "-h", "-help", "--help", "help":
 		fmt.Println("usage: gatebench run [-quick] [flags]   (see gatebench run -h)")
 	default:

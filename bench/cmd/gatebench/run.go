@@ -52,6 +52,7 @@ type options struct {
 	sseEvents  int
 	wsDur      time.Duration
 	rangeN     int
+	blobN      int // /blob downloads per measured run
 	// retryBudget bounds the time a mode spends repeating runs that other
 	// processes disturbed.
 	retryBudget time.Duration
@@ -119,11 +120,15 @@ func runMain(args []string) int {
 		o.wrkDur, o.wrkWarm = 1, 0
 		o.latDur, o.latWarm = time.Second, 0
 		o.uploadSize, o.sseEvents, o.wsDur, o.rangeN = 64<<20, 3, 300*time.Millisecond, 20
+		o.blobN = 1
 		o.retryBudget = 15 * time.Second
 	} else {
 		o.wrkDur, o.wrkWarm = 3, 1
 		o.latDur, o.latWarm = 3*time.Second, time.Second
 		o.uploadSize, o.sseEvents, o.wsDur, o.rangeN = 1<<30, 10, 2*time.Second, 200
+		// One 256 MiB download lasts about 0.15 s here, too short for a
+		// steady state; a family member's film is gigabytes.
+		o.blobN = 4
 		o.retryBudget = 90 * time.Second
 	}
 
@@ -381,7 +386,8 @@ const (
 	tLAN      = "gh-lan"
 	tCaddyTLS = "caddy-tls"
 	tNginxTLS = "nginx-tls"
-	nBackends = 10
+	tRelay    = "relay"
+	nBackends = 11
 )
 
 // procNames are the processes whose RSS the report shows, in its order.
@@ -398,6 +404,7 @@ type modeResult struct {
 	rssLoad    map[string]float64
 	latRate    int
 	uploadSize int64
+	blobN      int
 	retries    int // measured runs repeated because of foreign load
 	// foreign: per scenario, the share (%) of the CPU that other
 	// processes took during each measured run.
@@ -468,7 +475,7 @@ func (o *options) runMode(name string, op *benchOP) (*modeResult, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	res := &modeResult{spec: spec, rounds: o.rounds, uploadSize: o.uploadSize, values: map[string]map[string][]float64{},
+	res := &modeResult{spec: spec, rounds: o.rounds, uploadSize: o.uploadSize, blobN: o.blobN, values: map[string]map[string][]float64{},
 		targets: map[string]*target{}, errs: map[string]int{}, rssIdle: map[string]float64{}, rssLoad: map[string]float64{}, foreign: map[string][]float64{},
 		tlsInfo: map[string]string{}}
 	logf("=== mode %s", spec.title)
@@ -501,7 +508,7 @@ func (o *options) runMode(name string, op *benchOP) (*modeResult, error) {
 	}
 
 	// gatehouse, with the family route if this gatehouse accepts it.
-	ports, err := freePorts(8)
+	ports, err := freePorts(9)
 	if err != nil {
 		return nil, err
 	}
@@ -576,6 +583,14 @@ func (o *options) runMode(name string, op *benchOP) (*modeResult, error) {
 		return nil, err
 	}
 
+	// The bare relay (relay.go), pinned and limited like the proxies.
+	relayPort := ports[8]
+	relay, err := startProc("relay", spec.proxyCPU, proxyEnv, filepath.Join(dir, "relay.log"), nil,
+		o.self, "relay", "-listen", addr(relayPort), "-to", addr(bports.Ports[10]))
+	if err != nil {
+		return nil, err
+	}
+
 	mk := func(key, label string, port, bidx int, host string, g pidGroup, procName string) *target {
 		t := &target{key: key, label: label, addr: addr(port), host: host, bport: bidx, backendPort: bports.Ports[bidx], group: g, proc: procName}
 		res.targets[key] = t
@@ -588,13 +603,14 @@ func (o *options) runMode(name string, op *benchOP) (*modeResult, error) {
 	mk(tCaddy, "Caddy", caddyPort, 4, "app.bench.test", pidGroup{main: caddy.pid}, "caddy")
 	mk(tNginx, "nginx", nginxPort, 5, "app.bench.test", pidGroup{main: ngx.pid, workers: true}, "nginx")
 	mk(tNginxBuf, "nginx, buffered", nginxBufPort, 6, "app.bench.test", pidGroup{main: ngxBuf.pid, workers: true}, "nginx-buffered")
+	mk(tRelay, "bare TCP relay", relayPort, 10, "app.bench.test", pidGroup{main: relay.pid}, "relay")
 	type waitFor struct {
 		p    *proc
 		port int
 		keys []string
 	}
 	waits := []waitFor{{gh, ghPort, []string{tGH, tNoLimit, tFamily}}, {caddy, caddyPort, []string{tCaddy}}, {ngx, nginxPort, []string{tNginx}},
-		{ngxBuf, nginxBufPort, []string{tNginxBuf}}}
+		{ngxBuf, nginxBufPort, []string{tNginxBuf}}, {relay, relayPort, []string{tRelay}}}
 	if cert != nil {
 		for _, t := range []*target{
 			mk(tLAN, "gatehouse, LAN door", lanPort, 7, tlsHost, pidGroup{main: gh.pid}, "gatehouse"),

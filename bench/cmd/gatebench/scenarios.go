@@ -182,8 +182,8 @@ func (m *modeRun) scenarioLatency() {
 
 // scenarioBlob: the 256 MiB /blob in one GET, then random Range requests.
 func (m *modeRun) scenarioBlob() {
-	targets := m.up(tDirect, tGH, tCaddy, tNginx, tNginxBuf)
-	logf("blob: GET /blob (256 MiB) and %d random Range requests, %d rounds", m.o.rangeN, m.o.rounds)
+	targets := m.up(tDirect, tGH, tCaddy, tNginx, tNginxBuf, tRelay)
+	logf("blob: GET /blob (256 MiB) %d times on one connection, and %d random Range requests, %d rounds", m.o.blobN, m.o.rangeN, m.o.rounds)
 	for _, t := range targets {
 		m.loadChecked(t, "blob", "-size", strconv.Itoa(32<<20))
 		m.loadChecked(t, "range", "-n", "10", "-seed", "99")
@@ -191,7 +191,7 @@ func (m *modeRun) scenarioBlob() {
 	for round := 0; round < m.o.rounds; round++ {
 		for _, i := range m.shuffle(len(targets)) {
 			t := targets[i]
-			if r, sr, ok := m.loadMeasured(t, "blob", "-size", "0"); ok {
+			if r, sr, ok := m.loadMeasured(t, "blob", "-size", "0", "-n", strconv.Itoa(m.o.blobN)); ok {
 				m.res.put("blob", t.key, round, float64(r.Bytes)/1e6/r.Seconds)
 				// What a download costs the proxy, whatever held its
 				// speed back (here the load core: client and backend).
