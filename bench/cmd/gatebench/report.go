@@ -463,12 +463,21 @@ func (r *modeResult) tlsTable(caddy, nginx string) string {
 // relayLine: what the bare relay (relay.go) reached on /blob, the most
 // the extra hop allows any proxy on this machine.
 func (r *modeResult) relayLine() string {
-	if !r.has("blob") || len(r.values["blob"][tRelay]) == 0 {
+	var parts []string
+	if len(r.values["cpu/1k"][tRelay]) > 0 {
+		parts = append(parts, fmt.Sprintf("GET /1k costs it %s µs CPU per request (nginx %s×, gatehouse %s× the relay's): what the same system calls cost a process that parses nothing",
+			r.cell("cpu/1k", tRelay, 1), r.ratio("cpu/1k", tNginx, tRelay).ratioCell(), r.ratio("cpu/1k", tGH, tRelay).ratioCell()))
+	}
+	if len(r.values["blob"][tRelay]) > 0 {
+		parts = append(parts, fmt.Sprintf("/blob goes through it at %s MB/s, %s× direct: the most the extra hop allows; gatehouse reached %s× the relay's MB/s and used %s× its CPU per MiB",
+			r.cell("blob", tRelay, 0), r.ratio("blob", tRelay, tDirect).ratioCell(), r.ratio("blob", tGH, tRelay).ratioCell(),
+			r.ratio("blobcpu", tGH, tRelay).ratioCell()))
+	}
+	if len(parts) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("The extra hop itself, /blob through a bare TCP relay (splice both ways, no HTTP, pinned like the proxies): %s MB/s, %s× direct; gatehouse reached %s× the relay's MB/s and used %s× its CPU per MiB.\n",
-		r.cell("blob", tRelay, 0), r.ratio("blob", tRelay, tDirect).ratioCell(), r.ratio("blob", tGH, tRelay).ratioCell(),
-		r.ratio("blobcpu", tGH, tRelay).ratioCell())
+	return "A bare TCP relay (relay.go: read and write both ways, splice once the data comes in bulk; no HTTP; a Go process pinned like the proxies) measures the hop itself. " +
+		strings.Join(parts, "; ") + ".\n"
 }
 
 // tailnetLines: what the tailnet door costs in memory.

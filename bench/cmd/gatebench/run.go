@@ -1025,7 +1025,7 @@ func cleanest[T any](m *modeRun, what string, run func() (T, float64, bool)) (T,
 // /64k through every target, with the proxy's CPU time per request, the
 // backend connections it opens, and TIME_WAIT sockets at its backend port.
 func (m *modeRun) scenarioGET() {
-	targets := m.up(tDirect, tGH, tNoLimit, tFamily, tCaddy, tNginx, tNginxBuf)
+	targets := m.up(tDirect, tGH, tNoLimit, tFamily, tCaddy, tNginx, tNginxBuf, tRelay)
 	paths := []string{"/1k", "/64k"}
 	type combo struct {
 		t    *target
