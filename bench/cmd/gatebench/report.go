@@ -326,7 +326,13 @@ func (r *modeResult) targets_() []check {
 		}
 		by := ""
 		if !ok {
-			by = fmt.Sprintf(" — missed by %.0f%%", math.Abs(s.med/want-1)*100)
+			// A miss that rounds to the target's own figure says by how
+			// little, not "by 0%".
+			off, prec := math.Abs(s.med/want-1)*100, 0
+			if off < 1 {
+				prec = 1
+			}
+			by = fmt.Sprintf(" — missed by %s%%", num(off, prec))
 		}
 		out = append(out, check{ok: ok, text: fmt.Sprintf("%s: %s%s", name, s.ratioCell(), by)})
 	}
@@ -468,6 +474,10 @@ func (r *modeResult) relayLine() string {
 		parts = append(parts, fmt.Sprintf("GET /1k costs it %s µs CPU per request (nginx %s×, gatehouse %s× the relay's): what the same system calls cost a process that parses nothing",
 			r.cell("cpu/1k", tRelay, 1), r.ratio("cpu/1k", tNginx, tRelay).ratioCell(), r.ratio("cpu/1k", tGH, tRelay).ratioCell()))
 	}
+	if len(r.values["wscpu"][tRelay]) > 0 {
+		parts = append(parts, fmt.Sprintf("a WebSocket round trip on %d sockets costs it %s µs CPU (nginx %s×, gatehouse %s× the relay's)",
+			wsSockets, r.cell("wscpu", tRelay, 1), r.ratio("wscpu", tNginx, tRelay).ratioCell(), r.ratio("wscpu", tGH, tRelay).ratioCell()))
+	}
 	if len(r.values["blob"][tRelay]) > 0 {
 		parts = append(parts, fmt.Sprintf("/blob goes through it at %s MB/s, %s× direct: the most the extra hop allows; gatehouse reached %s× the relay's MB/s and used %s× its CPU per MiB",
 			r.cell("blob", tRelay, 0), r.ratio("blob", tRelay, tDirect).ratioCell(), r.ratio("blob", tGH, tRelay).ratioCell(),
@@ -476,8 +486,9 @@ func (r *modeResult) relayLine() string {
 	if len(parts) == 0 {
 		return ""
 	}
+	said := strings.Join(parts, "; ")
 	return "A bare TCP relay (relay.go: read and write both ways, splice once the data comes in bulk; no HTTP; a Go process pinned like the proxies) measures the hop itself. " +
-		strings.Join(parts, "; ") + ".\n"
+		strings.ToUpper(said[:1]) + said[1:] + ".\n"
 }
 
 // tailnetLines: what the tailnet door costs in memory.

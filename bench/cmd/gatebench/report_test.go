@@ -111,3 +111,24 @@ func TestPutMeanAndMax(t *testing.T) {
 		t.Errorf("conns %v, want the worse run's 2", got)
 	}
 }
+
+// The relay's line compares gatehouse and nginx with the bare relay in
+// each scenario the relay ran in, and is left out when it ran in none.
+func TestRelayLine(t *testing.T) {
+	r := &modeResult{rounds: 1, values: map[string]map[string][]float64{}, targets: map[string]*target{}}
+	if got := r.relayLine(); got != "" {
+		t.Errorf("without relay figures: %q, want nothing", got)
+	}
+	r.put("wscpu", tRelay, 0, 20)
+	r.put("wscpu", tGH, 0, 22)
+	r.put("wscpu", tNginx, 0, 15)
+	got := r.relayLine()
+	for _, want := range []string{"A WebSocket round trip on 32 sockets costs it 20.0 µs CPU", "nginx 0.75", "gatehouse 1.10"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("relay line %q does not say %q", got, want)
+		}
+	}
+	if strings.Contains(got, "/blob") || strings.Contains(got, "GET /1k") {
+		t.Errorf("relay line %q speaks of scenarios the relay did not run in", got)
+	}
+}

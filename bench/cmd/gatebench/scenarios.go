@@ -266,7 +266,7 @@ const wsSockets = 32
 // a VM mostly how fast an idle core wakes up; many measure what a message
 // costs the proxy.
 func (m *modeRun) scenarioWS() {
-	targets := m.up(tDirect, tGH, tCaddy, tNginx, tNginxBuf)
+	targets := m.up(tDirect, tGH, tCaddy, tNginx, tNginxBuf, tRelay)
 	logf("WebSocket: echo round trips for %s on 1 and %d sockets, %d rounds", m.o.wsDur, wsSockets, m.o.rounds)
 	for _, t := range targets {
 		m.loadChecked(t, "ws", "-d", "300ms", "-c", strconv.Itoa(wsSockets))

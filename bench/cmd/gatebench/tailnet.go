@@ -197,6 +197,27 @@ func (l *tailnetLab) answer(hostname, path string, deadline time.Time) (int, []b
 	return 0, nil, fmt.Errorf("%s did not answer through the tailnet: %v", hostname, last)
 }
 
+// waitRetired waits until the state directory holds no more than want
+// nodes' state: gatehouse removes a leftover node's once it has logged out.
+func (l *tailnetLab) waitRetired(want int, deadline time.Time) error {
+	for {
+		n := 0
+		entries, _ := os.ReadDir(l.stateDir)
+		for _, e := range entries {
+			if fileExists(filepath.Join(l.stateDir, e.Name(), "tailscaled.state")) {
+				n++
+			}
+		}
+		if n <= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gatehouse still holds the state of %d tailnet nodes, %d more than its routes name: leftovers not retired", n, n-want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // tailnetConfig is a routes.hcl with the tailnet door: the shared node
 // "gatehouse" serving route "app" (node = false), and one route with its
 // own node for each of nodes.
@@ -286,6 +307,13 @@ func (m *modeRun) tailnetRSS(lab *tailnetLab, backend int, nodes []string, settl
 	up := time.Since(t0)
 	if gh.exited() {
 		return tailnetIdle{}, fmt.Errorf("gatehouse exited: %v\n%s", gh.err, gh.logTail())
+	}
+	// The rounds switch between one node and more in one state directory,
+	// so a start with one node first retires the route nodes of the round
+	// before (each started from its state to log out, in the background).
+	// Idle means after that start-up work too.
+	if err := lab.waitRetired(1+len(nodes), deadline); err != nil {
+		return tailnetIdle{}, fmt.Errorf("%w\n%s", err, gh.logTail())
 	}
 	time.Sleep(settle)
 	var rss, anon, file []float64
