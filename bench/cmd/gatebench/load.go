@@ -59,7 +59,8 @@ func loadMain(args []string) int {
 	fs := flag.NewFlagSet("gatebench load "+kind, flag.ExitOnError)
 	addr := fs.String("addr", "", "target host:port")
 	host := fs.String("host", "app.bench.test", "Host header")
-	n := fs.Int("n", 200, "blob: downloads one after another (default 1); range: requests; sse: events")
+	n := fs.Int("n", 200, "range: requests; sse: events")
+	repeat := fs.Int("repeat", 1, "blob: downloads one after another on one connection")
 	size := fs.Int64("size", 1<<30, "upload: bytes; blob: bytes to read (0: all)")
 	want := fs.String("want", "", "upload: expected SHA-256 (hex)")
 	seed := fs.Uint64("seed", 1, "range: random seed")
@@ -69,18 +70,13 @@ func loadMain(args []string) int {
 	certFile := fs.String("cert", "", "handshake: the certificate (PEM) the target must serve")
 	curves := fs.String("curves", "x25519", "handshake: key exchange groups offered: x25519, or default (Go's)")
 	fs.Parse(args[1:])
-	nSet := false
-	fs.Visit(func(f *flag.Flag) { nSet = nSet || f.Name == "n" })
-	if kind == "blob" && !nSet {
-		*n = 1
-	}
 
 	c := benchClient(*addr)
 	base := "http://" + *host
 	var res loadResult
 	switch kind {
 	case "blob":
-		res = loadBlob(c, base, *size, *n)
+		res = loadBlob(c, base, *size, *repeat)
 	case "range":
 		res = loadRange(c, base, *n, *seed, *maxLen)
 	case "upload":

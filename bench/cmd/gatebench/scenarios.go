@@ -191,7 +191,7 @@ func (m *modeRun) scenarioBlob() {
 	for round := 0; round < m.o.rounds; round++ {
 		for _, i := range m.shuffle(len(targets)) {
 			t := targets[i]
-			if r, sr, ok := m.loadMeasured(t, "blob", "-size", "0", "-n", strconv.Itoa(m.o.blobN)); ok {
+			if r, sr, ok := m.loadMeasured(t, "blob", "-size", "0", "-repeat", strconv.Itoa(m.o.blobN)); ok {
 				m.res.put("blob", t.key, round, float64(r.Bytes)/1e6/r.Seconds)
 				// What a download costs the proxy, whatever held its
 				// speed back (here the load core: client and backend).
