@@ -59,8 +59,7 @@ func (c *chrome) waitText(text string) error {
 // markPage marks the page on show, so waitAny waits for the next one (a
 // click that navigates would otherwise race the old page's text).
 func (c *chrome) markPage() error {
-	err := browsertest.MarkPage(c.ctx)
-	return err
+	return browsertest.MarkPage(c.ctx)
 }
 
 // waitAny waits until a page not marked by markPage shows one of texts and

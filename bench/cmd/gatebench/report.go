@@ -466,18 +466,22 @@ func (r *modeResult) tlsTable(caddy, nginx string) string {
 	return s
 }
 
-// relayLine: what the bare relay (relay.go) reached on /blob, the most
-// the extra hop allows any proxy on this machine.
+// relayLine: what the bare relay (relay.go) cost and reached in each
+// scenario it ran in, beside nginx and gatehouse: what the system calls
+// alone cost, and the most the extra hop allows any proxy.
 func (r *modeResult) relayLine() string {
 	var parts []string
-	if len(r.values["cpu/1k"][tRelay]) > 0 {
-		parts = append(parts, fmt.Sprintf("GET /1k costs it %s µs CPU per request (nginx %s×, gatehouse %s× the relay's): what the same system calls cost a process that parses nothing",
-			r.cell("cpu/1k", tRelay, 1), r.ratio("cpu/1k", tNginx, tRelay).ratioCell(), r.ratio("cpu/1k", tGH, tRelay).ratioCell()))
+	// cpuPart: the relay's CPU per unit of metric, and nginx's and
+	// gatehouse's as multiples of it.
+	cpuPart := func(metric, what, tail string) {
+		if len(r.values[metric][tRelay]) == 0 {
+			return
+		}
+		parts = append(parts, fmt.Sprintf("%s costs it %s µs CPU (nginx %s×, gatehouse %s× the relay's)%s", what,
+			r.cell(metric, tRelay, 1), r.ratio(metric, tNginx, tRelay).ratioCell(), r.ratio(metric, tGH, tRelay).ratioCell(), tail))
 	}
-	if len(r.values["wscpu"][tRelay]) > 0 {
-		parts = append(parts, fmt.Sprintf("a WebSocket round trip on %d sockets costs it %s µs CPU (nginx %s×, gatehouse %s× the relay's)",
-			wsSockets, r.cell("wscpu", tRelay, 1), r.ratio("wscpu", tNginx, tRelay).ratioCell(), r.ratio("wscpu", tGH, tRelay).ratioCell()))
-	}
+	cpuPart("cpu/1k", "a GET /1k request", ": what the same system calls cost a process that parses nothing")
+	cpuPart("wscpu", fmt.Sprintf("a WebSocket round trip on %d sockets", wsSockets), "")
 	if len(r.values["blob"][tRelay]) > 0 {
 		parts = append(parts, fmt.Sprintf("/blob goes through it at %s MB/s, %s× direct: the most the extra hop allows; gatehouse reached %s× the relay's MB/s and used %s× its CPU per MiB",
 			r.cell("blob", tRelay, 0), r.ratio("blob", tRelay, tDirect).ratioCell(), r.ratio("blob", tGH, tRelay).ratioCell(),

@@ -123,7 +123,7 @@ func TestRelayLine(t *testing.T) {
 	r.put("wscpu", tGH, 0, 22)
 	r.put("wscpu", tNginx, 0, 15)
 	got := r.relayLine()
-	for _, want := range []string{"A WebSocket round trip on 32 sockets costs it 20.0 µs CPU", "nginx 0.75", "gatehouse 1.10"} {
+	for _, want := range []string{"A WebSocket round trip on 32 sockets costs it 20.0 µs CPU (nginx 0.75", "gatehouse 1.10× the relay's"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("relay line %q does not say %q", got, want)
 		}
