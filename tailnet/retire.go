@@ -112,6 +112,7 @@ func (n *Nodes) retireLeftovers(t *routes.Table) {
 		go func() {
 			defer n.wg.Done()
 			n.forget(name, nodeDir(n.cfg, name), n.logoutFromState(name))
+			n.settle.changed()
 		}()
 	}
 }

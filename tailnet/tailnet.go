@@ -143,6 +143,7 @@ func (n *Nodes) Sync(t *routes.Table) {
 			go func() {
 				defer n.wg.Done()
 				nd.retire()
+				n.settle.changed()
 			}()
 		}
 	}
@@ -365,7 +366,7 @@ func (nd *node) runOnce() error {
 		name = domains[0]
 	}
 	nd.log.Info("tailnet node up", "name", name, "ip", addr, "https", len(domains) > 0)
-	nd.parent.settle.nodeUp()
+	nd.parent.settle.changed()
 	nd.setStatus(func(st *NodeStatus) {
 		*st = NodeStatus{State: "up", Addresses: status.TailscaleIPs}
 		if len(domains) > 0 {
