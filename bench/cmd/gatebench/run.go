@@ -32,6 +32,7 @@ type options struct {
 	scenarios  map[string]bool
 	out        string
 	keep       bool
+	cpuProfile bool
 	seed       uint64
 	rate       int
 	repo       string
@@ -75,6 +76,7 @@ func runMain(args []string) int {
 	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios to run")
 	out := fs.String("out", "bench/results/latest.md", "where the table is written")
 	keep := fs.Bool("keep", false, "keep the work directory (configs and logs of every process)")
+	cpuProfile := fs.Bool("cpuprofile", false, "save gatehouse's CPU profile of each measured GET run in the work directory (implies -keep); profiling costs CPU, so such a run's figures are not for the tables")
 	seed := fs.Uint64("seed", 0, "seed of the round order (0: from the clock)")
 	rate := fs.Int("rate", 0, "requests/s of the fixed-rate latency scenario (0: a quarter of the slowest proxy's /1k rps in that mode, at most 2000)")
 	ghBin := fs.String("gatehouse", "", "use this gatehouse binary instead of building the repository's")
@@ -82,7 +84,7 @@ func runMain(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	o := &options{quick: *quick, rounds: *rounds, out: *out, keep: *keep, seed: *seed, rate: *rate,
+	o := &options{quick: *quick, rounds: *rounds, out: *out, keep: *keep || *cpuProfile, cpuProfile: *cpuProfile, seed: *seed, rate: *rate,
 		scenarios: map[string]bool{}, versions: map[string]string{}, hashes: map[int64]string{}}
 	for _, m := range strings.Split(*modes, ",") {
 		if m = strings.TrimSpace(m); m != "" {
@@ -688,7 +690,7 @@ func (o *options) runMode(name string, op *benchOP) (*modeResult, error) {
 		}
 		return st
 	}
-	m := &modeRun{o: o, res: res, spec: spec, stats: bstats, env: proxyEnv}
+	m := &modeRun{o: o, res: res, spec: spec, stats: bstats, env: proxyEnv, metricsPort: metricsPort}
 	// The upload goes first, so the RSS growth it causes is measured from
 	// a gateway that has not served anything yet.
 	if o.scenarios["upload"] {
@@ -812,6 +814,9 @@ type modeRun struct {
 	res        *modeResult
 	spec       modeSpec
 	stats      func() []portStats
+	// metricsPort is the main gatehouse's metrics listener (/debug/pprof/).
+	metricsPort int
+	profiles    int // CPU profiles saved so far (-cpuprofile)
 }
 
 func (m *modeRun) up(keys ...string) []*target {
@@ -928,6 +933,10 @@ func (m *modeRun) getRun(t *target, path string) (*getRun, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	if m.o.cpuProfile && t.proc == "gatehouse" {
+		done := m.saveCPUProfile(t, path)
+		defer func() { <-done }()
+	}
 	// New backend connections are counted in the steady state: from half
 	// a second in to shortly before wrk stops. wrk cuts the requests in
 	// flight when it stops, and a proxy must then drop those backend
@@ -951,6 +960,35 @@ func (m *modeRun) getRun(t *target, path string) (*getRun, error) {
 		g.cpuPerReq = sr.targetTicks * 1e6 / clkTck / float64(r.requests)
 	}
 	return g, nil
+}
+
+// saveCPUProfile takes gatehouse's CPU profile over the run that has just
+// started, into the work directory, for `go tool pprof`; the returned
+// channel closes when it is written.
+func (m *modeRun) saveCPUProfile(t *target, path string) <-chan struct{} {
+	m.profiles++
+	name := filepath.Join(m.o.work, m.spec.name, fmt.Sprintf("cpu-%02d-%s-%s.pprof", m.profiles, t.key, strings.Trim(path, "/")))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		secs := max(m.o.wrkDur-1, 1)
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", m.metricsPort, secs))
+		if err != nil {
+			logf("  cpu profile of %s %s: %v", t.label, path, err)
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode == http.StatusOK {
+			err = os.WriteFile(name, b, 0o644)
+		} else if err == nil {
+			err = fmt.Errorf("%s", resp.Status)
+		}
+		if err != nil {
+			logf("  cpu profile of %s %s: %v", t.label, path, err)
+		}
+	}()
+	return done
 }
 
 // span measures one run: the target's CPU time and the share of the CPU
