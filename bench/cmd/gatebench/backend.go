@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,8 +34,12 @@ const blobSize = 256 << 20
 //	/sse?n=N    N events, one every 100 ms, each carrying its send time
 //	/ws         WebSocket echo
 type portStats struct {
-	Port     int   `json:"port"`
-	Accepts  int64 `json:"accepts"`
+	Port    int   `json:"port"`
+	Accepts int64 `json:"accepts"`
+	// Served counts the connections that carried a request: the proxy's
+	// pool reconnecting, not gatehouse's health check (a TCP connect
+	// every 15 s by default).
+	Served   int64 `json:"served"`
 	Requests int64 `json:"requests"`
 }
 
@@ -140,6 +145,7 @@ func backendMain(args []string) int {
 	stats := make([]portStats, *n)
 	accepts := make([]atomic.Int64, *n)
 	requests := make([]atomic.Int64, *n)
+	served := make([]atomic.Int64, *n)
 	var ports []int
 	for i := range *n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -150,11 +156,21 @@ func backendMain(args []string) int {
 		port := ln.Addr().(*net.TCPAddr).Port
 		ports = append(ports, port)
 		stats[i].Port = port
-		cnt := &requests[i]
+		cnt, conns := &requests[i], &served[i]
+		var active sync.Map // net.Conn → struct{}: had a request
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			cnt.Add(1)
 			mux.ServeHTTP(w, r)
-		}), ReadHeaderTimeout: 10 * time.Second}
+		}), ReadHeaderTimeout: 10 * time.Second, ConnState: func(c net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateActive:
+				if _, seen := active.LoadOrStore(c, struct{}{}); !seen {
+					conns.Add(1)
+				}
+			case http.StateClosed, http.StateHijacked:
+				active.Delete(c)
+			}
+		}}
 		go srv.Serve(countingListener{ln, &accepts[i]})
 	}
 	cln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -166,7 +182,7 @@ func backendMain(args []string) int {
 	cmux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		out := make([]portStats, len(stats))
 		for i := range stats {
-			out[i] = portStats{Port: stats[i].Port, Accepts: accepts[i].Load(), Requests: requests[i].Load()}
+			out[i] = portStats{Port: stats[i].Port, Accepts: accepts[i].Load(), Served: served[i].Load(), Requests: requests[i].Load()}
 		}
 		json.NewEncoder(w).Encode(out)
 	})

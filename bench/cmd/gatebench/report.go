@@ -553,7 +553,7 @@ func (o *options) report(results []*modeResult, wall time.Duration, args []strin
 		}
 		fmt.Fprintf(&b, "\nCPU is user+system time of the proxy's processes (nginx: master and workers) from /proc/PID/stat over the measured seconds, divided by the requests. "+
 			"gh÷ columns of added latency compare the latency each proxy adds over direct in the same round. "+
-			"New connections are counted by the backend's accept() on the proxy's own backend port, from 0.5 s into each measured GET run to 0.3 s before its end (direct: wrk's own); TIME_WAIT sockets include those a proxy leaves when wrk cuts the requests in flight at the end of a run, and those of its idle timeout.")
+			"New connections are those the backend served a request on, at the proxy's own backend port, from 0.5 s into each measured GET run to 0.3 s before its end (direct: wrk's own; gatehouse's health check, a TCP connect every 15 s, is not one); TIME_WAIT sockets include those a proxy leaves when wrk cuts the requests in flight at the end of a run, and those of its idle timeout.")
 		if r.gh != "" {
 			fmt.Fprintf(&b, " gatehouse's own count of its responses (gatehouse_requests_total by code): %s.", r.gh)
 		}

@@ -954,7 +954,7 @@ func (m *modeRun) getRun(t *target, path string) (*getRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &getRun{wrk: r, accepts: s2.Accepts - s1.Accepts, steadyReqs: s2.Requests - s1.Requests,
+	g := &getRun{wrk: r, accepts: s2.Served - s1.Served, steadyReqs: s2.Requests - s1.Requests,
 		backendReqs: after.Requests - before.Requests, foreign: sr.foreign, util: sr.util}
 	if r.requests > 0 {
 		g.cpuPerReq = sr.targetTicks * 1e6 / clkTck / float64(r.requests)
