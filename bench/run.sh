@@ -3,7 +3,7 @@
 # run, on loopback only. Prints the tables and the performance targets and
 # writes them to bench/results/latest.md.
 #
-#   bench/run.sh            the full run (both CPU modes, 3 rounds; ~25 min on 2 cores)
+#   bench/run.sh            the full run (both CPU modes, 3 rounds; ~21 min on 2 cores)
 #   bench/run.sh -quick     every scenario with tiny durations: a smoke test
 #   bench/run.sh -h         every flag (-rounds, -modes, -scenarios, -caddy, -keep, …)
 #
