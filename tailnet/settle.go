@@ -32,15 +32,15 @@ func (m *memorySettler) changed() {
 		m.t.Reset(settleDelay)
 		return
 	}
-	m.t = time.AfterFunc(settleDelay, settle)
+	m.t = time.AfterFunc(settleDelay, releaseMemory)
 }
 
-// settle collects twice and returns the free memory to the system.
+// releaseMemory collects twice and returns the free memory to the system.
 // wireguard-go keeps a device's message buffers in a sync.Pool, and
 // whatever sits in a pool survives one collection (in its victim cache):
 // the first collection moves a stopped node's buffers there, the second
 // (FreeOSMemory's) frees them.
-func settle() {
+func releaseMemory() {
 	runtime.GC()
 	debug.FreeOSMemory()
 }

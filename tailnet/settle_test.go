@@ -8,9 +8,9 @@ import (
 )
 
 // A stopped node's WireGuard message buffers sit in a sync.Pool nothing
-// refers to any more; settle must free them, and one collection does not:
+// refers to any more; releaseMemory must free them, and one collection does not:
 // a pool's contents survive it in the victim cache.
-func TestSettleFreesWhatAStoppedNodesPoolHeld(t *testing.T) {
+func TestReleaseMemoryFreesWhatAStoppedNodesPoolHeld(t *testing.T) {
 	freed := make(chan struct{})
 	func() {
 		pool := &sync.Pool{}
@@ -18,10 +18,10 @@ func TestSettleFreesWhatAStoppedNodesPoolHeld(t *testing.T) {
 		runtime.AddCleanup(buf, func(ch chan struct{}) { close(ch) }, freed)
 		pool.Put(buf)
 	}()
-	settle()
+	releaseMemory()
 	select {
 	case <-freed:
 	case <-time.After(30 * time.Second):
-		t.Fatal("a buffer left in a dropped sync.Pool is still live after settle: the stopped node's memory stays with the process")
+		t.Fatal("a buffer left in a dropped sync.Pool is still live after releaseMemory: the stopped node's memory stays with the process")
 	}
 }

@@ -200,9 +200,9 @@ func (l *tailnetLab) answer(hostname, path string, deadline time.Time) (int, []b
 // sharedNode is the hostname of gatehouse's shared node with the given
 // route nodes beside it, and stateFor its state directory. Each set of
 // nodes keeps a state directory of its own: the rounds switch between
-// one node and five, and in one directory every start with one node would
-// find the other four as leftovers to retire (docs/tailnet.md), which a
-// gateway restarted on the same routes.hcl never does. So the first round
+// one node and several, and in one directory every start with one node
+// would find the others as leftovers to log out (docs/doors.md, per-route
+// nodes), which a gateway restarted on the same routes.hcl never does. So the first round
 // measures nodes joining, the later ones nodes restarted from their state.
 func sharedNode(nodes []string) string {
 	if len(nodes) == 0 {
