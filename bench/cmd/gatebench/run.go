@@ -74,7 +74,7 @@ func runMain(args []string) int {
 	rounds := fs.Int("rounds", 0, "measured rounds per scenario (default 3; 1 with -quick)")
 	modes := fs.String("modes", "headline,defaults", "CPU modes to run: headline (pinned), defaults (unpinned)")
 	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios to run")
-	out := fs.String("out", "bench/results/latest.md", "where the table is written")
+	out := fs.String("out", "", "where the table is written (default bench/results/latest.md; with -quick, bench/results/quick.md, so a smoke test leaves the last real run's table alone)")
 	keep := fs.Bool("keep", false, "keep the work directory (configs and logs of every process)")
 	cpuProfile := fs.Bool("cpuprofile", false, "save gatehouse's CPU profile of each measured GET run in the work directory (implies -keep); profiling costs CPU, so such a run's figures are not for the tables")
 	seed := fs.Uint64("seed", 0, "seed of the round order (0: from the clock)")
@@ -83,6 +83,12 @@ func runMain(args []string) int {
 	caddyBin := fs.String("caddy", "", "use this Caddy binary (default: Caddy "+caddyRelease+", built once from the Go module proxy into the user's cache directory; PATH's caddy if that fails)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *out == "" {
+		*out = "bench/results/latest.md"
+		if *quick {
+			*out = "bench/results/quick.md"
+		}
 	}
 	o := &options{quick: *quick, rounds: *rounds, out: *out, keep: *keep || *cpuProfile, cpuProfile: *cpuProfile, seed: *seed, rate: *rate,
 		scenarios: map[string]bool{}, versions: map[string]string{}, hashes: map[int64]string{}}
