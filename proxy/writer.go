@@ -110,14 +110,13 @@ func (w *loggingWriter) extend() {
 // of a body-less answer, the chunked terminator) after the handler returns;
 // without a deadline, a client that stops reading holds the connection
 // forever. net/http clears the write deadline before the next request.
+// It is extend's rule: a short answer whose one write has just set the
+// deadline is not given it again (each setting resets a timer).
 func (w *loggingWriter) finish() {
-	if w.stall <= 0 || w.hijacked {
+	if w.hijacked {
 		return
 	}
-	if w.rc == nil {
-		w.rc = http.NewResponseController(w.ResponseWriter)
-	}
-	_ = w.rc.SetWriteDeadline(time.Now().Add(w.stall))
+	w.extend()
 }
 
 func (w *loggingWriter) Flush() {
