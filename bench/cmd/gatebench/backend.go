@@ -24,7 +24,7 @@ import (
 // blobSize is the size of /blob.
 const blobSize = 256 << 20
 
-// The backend behind every target: one listener per target (so accepts,
+// The backend behind every target: one listener per target (so connections,
 // requests and TIME_WAIT can be told apart per proxy), all with the same
 // handler, and a control listener for the counters.
 //
@@ -34,26 +34,12 @@ const blobSize = 256 << 20
 //	/sse?n=N    N events, one every 100 ms, each carrying its send time
 //	/ws         WebSocket echo
 type portStats struct {
-	Port    int   `json:"port"`
-	Accepts int64 `json:"accepts"`
+	Port int `json:"port"`
 	// Served counts the connections that carried a request: the proxy's
 	// pool reconnecting, not gatehouse's health check (a TCP connect
 	// every 15 s by default).
 	Served   int64 `json:"served"`
 	Requests int64 `json:"requests"`
-}
-
-type countingListener struct {
-	net.Listener
-	accepts *atomic.Int64
-}
-
-func (l countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.accepts.Add(1)
-	}
-	return c, err
 }
 
 func backendMain(args []string) int {
@@ -143,7 +129,6 @@ func backendMain(args []string) int {
 	})
 
 	stats := make([]portStats, *n)
-	accepts := make([]atomic.Int64, *n)
 	requests := make([]atomic.Int64, *n)
 	served := make([]atomic.Int64, *n)
 	var ports []int
@@ -171,7 +156,7 @@ func backendMain(args []string) int {
 				active.Delete(c)
 			}
 		}}
-		go srv.Serve(countingListener{ln, &accepts[i]})
+		go srv.Serve(ln)
 	}
 	cln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -182,7 +167,7 @@ func backendMain(args []string) int {
 	cmux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		out := make([]portStats, len(stats))
 		for i := range stats {
-			out[i] = portStats{Port: stats[i].Port, Accepts: accepts[i].Load(), Served: served[i].Load(), Requests: requests[i].Load()}
+			out[i] = portStats{Port: stats[i].Port, Served: served[i].Load(), Requests: requests[i].Load()}
 		}
 		json.NewEncoder(w).Encode(out)
 	})

@@ -921,7 +921,7 @@ const foreignLimit = 0.10
 type getRun struct {
 	wrk         wrkResult
 	cpuPerReq   float64 // µs of the target's processes per request
-	accepts     int64   // new backend connections in the steady state
+	newConns    int64   // new backend connections in the steady state (portStats.Served)
 	steadyReqs  int64   // requests the backend served meanwhile
 	backendReqs int64   // requests the backend served during the whole run
 	// foreign is the share of CPU time other processes took during the
@@ -961,7 +961,7 @@ func (m *modeRun) getRun(t *target, path string) (*getRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &getRun{wrk: r, accepts: s2.Served - s1.Served, steadyReqs: s2.Requests - s1.Requests,
+	g := &getRun{wrk: r, newConns: s2.Served - s1.Served, steadyReqs: s2.Requests - s1.Requests,
 		backendReqs: after.Requests - before.Requests, foreign: sr.foreign, util: sr.util}
 	if r.requests > 0 {
 		g.cpuPerReq = sr.targetTicks * 1e6 / clkTck / float64(r.requests)
@@ -1162,7 +1162,7 @@ func (m *modeRun) scenarioGET() {
 			m.res.putMean("util/"+size, c.t.key, round, g.util, n)
 			m.res.foreign["get"] = append(m.res.foreign["get"], g.foreign*100)
 			if g.steadyReqs > 0 {
-				m.res.putMax("conns/"+size, c.t.key, round, float64(g.accepts)*1000/float64(g.steadyReqs))
+				m.res.putMax("conns/"+size, c.t.key, round, float64(g.newConns)*1000/float64(g.steadyReqs))
 			}
 			m.res.putMax("tw/"+size, c.t.key, round, float64(timeWait(c.t.backendPort)))
 			if bad := r.non2xx + r.sockErrs; bad > 0 {
@@ -1174,7 +1174,7 @@ func (m *modeRun) scenarioGET() {
 				m.res.note("%s %s: %d of %d requests answered without reaching the backend", c.t.label, c.path, lost, r.requests)
 			}
 			logf("  round %d %-36s %-4s %8.0f rps  %6.1f µs CPU/req  %d new backend conns (steady)  %2.0f%% foreign CPU", round+1, c.t.label, c.path,
-				r.rps, g.cpuPerReq, g.accepts, g.foreign*100)
+				r.rps, g.cpuPerReq, g.newConns, g.foreign*100)
 		}
 	}
 	m.res.rssLoad = sampler.finish()

@@ -202,8 +202,9 @@ func (l *tailnetLab) answer(hostname, path string, deadline time.Time) (int, []b
 // nodes keeps a state directory of its own: the rounds switch between
 // one node and several, and in one directory every start with one node
 // would find the others as leftovers to log out (docs/doors.md, per-route
-// nodes), which a gateway restarted on the same routes.hcl never does. So the first round
-// measures nodes joining, the later ones nodes restarted from their state.
+// nodes), which a gateway restarted on the same routes.hcl never does. So
+// the first round measures nodes joining, the later ones nodes restarted
+// from their state.
 func sharedNode(nodes []string) string {
 	if len(nodes) == 0 {
 		return "gatehouse"
