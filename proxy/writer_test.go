@@ -24,8 +24,11 @@ func (d *deadlineRecorder) SetWriteDeadline(t time.Time) error {
 // written at once and the finish right after it share one setting.
 func TestStallDeadlineSetOncePerShortAnswer(t *testing.T) {
 	const stall = time.Minute
-	rec := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
-	w := &loggingWriter{ResponseWriter: rec, stall: stall}
+	answer := func(hijacked bool) (*loggingWriter, *deadlineRecorder) {
+		rec := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
+		return &loggingWriter{ResponseWriter: rec, stall: stall, hijacked: hijacked}, rec
+	}
+	w, rec := answer(false)
 	before := time.Now()
 	w.Write(make([]byte, 1024))
 	w.finish()
@@ -37,8 +40,7 @@ func TestStallDeadlineSetOncePerShortAnswer(t *testing.T) {
 	}
 
 	// An answer without a body still gets the deadline for net/http's write.
-	rec = &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
-	w = &loggingWriter{ResponseWriter: rec, stall: stall}
+	w, rec = answer(false)
 	w.WriteHeader(http.StatusNoContent)
 	w.finish()
 	if len(rec.set) != 1 {
@@ -46,8 +48,7 @@ func TestStallDeadlineSetOncePerShortAnswer(t *testing.T) {
 	}
 
 	// A finish long after the last write pushes the deadline on again.
-	rec = &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
-	w = &loggingWriter{ResponseWriter: rec, stall: stall}
+	w, rec = answer(false)
 	w.Write([]byte("x"))
 	w.deadline = w.deadline.Add(-stall / 2) // as if half the period had passed
 	before = time.Now()
@@ -57,8 +58,7 @@ func TestStallDeadlineSetOncePerShortAnswer(t *testing.T) {
 	}
 
 	// A hijacked connection is no longer the server's: no deadline.
-	rec = &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
-	w = &loggingWriter{ResponseWriter: rec, stall: stall, hijacked: true}
+	w, rec = answer(true)
 	w.finish()
 	if len(rec.set) != 0 {
 		t.Errorf("finish set a deadline on a hijacked connection: %v", rec.set)
