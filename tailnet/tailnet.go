@@ -232,8 +232,14 @@ func (nd *node) newServer() (*tsnet.Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
+	port, perr := udpPort(dir)
+	if perr != nil {
+		// Any port works; only a restart's first seconds are slower.
+		nd.log.Warn("tailnet node: no kept UDP port, using any free one", "err", perr)
+	}
 	s := &tsnet.Server{
 		Dir:           dir,
+		Port:          port,
 		Hostname:      nd.name,
 		ControlURL:    cfg.ControlURL,
 		Ephemeral:     cfg.Ephemeral,

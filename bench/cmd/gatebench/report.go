@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -409,7 +410,29 @@ func (r *modeResult) targets_() []check {
 		memCheck("idle RSS with one tailnet node ≤ 40 MiB", one, 40)
 		memCheck(fmt.Sprintf("RSS per extra route node ≤ 3 MiB (%d extra)", tn.extra), per, 3)
 	}
+	out = append(out, restartCheck(tn))
 	return out
+}
+
+// restartCheck: a gatehouse restarted the moment its node answered must
+// be answering again within restartWant, every time (tailnet/udpport.go).
+func restartCheck(tn tailnetResult) check {
+	const restartWant = 3.0 // seconds from the process's start
+	name := fmt.Sprintf("restarted tailnet node answers its peer within %.0f s, every restart", restartWant)
+	switch {
+	case tn.down != "":
+		return check{na: true, text: name + ": not measured: " + firstLine(tn.down)}
+	case tn.restartDown != "":
+		return check{na: true, text: name + ": not measured: " + firstLine(tn.restartDown)}
+	case len(tn.restarts) == 0:
+		return check{na: true, text: name + ": not measured"}
+	}
+	worst := slices.Max(tn.restarts)
+	by := ""
+	if worst > restartWant {
+		by = fmt.Sprintf(" — missed by %.0f%%", (worst/restartWant-1)*100)
+	}
+	return check{ok: worst <= restartWant, text: fmt.Sprintf("%s: worst of %d %.1f s, median %.1f s%s", name, len(tn.restarts), worst, median(tn.restarts), by)}
 }
 
 // cell formats a median with its spread: 31.2 [30.9–31.8].
@@ -508,10 +531,19 @@ func (r *modeResult) tailnetLines() string {
 	return fmt.Sprintf("Tailnet door memory (gatehouse against the in-process control server, idle after every node answered once through the tailnet): "+
 		"RSS %s MiB with the shared node (without the tailnet door: %s MiB, the table's idle RSS); %s MiB more per extra route node (%d extra). "+
 		"Last round: one node %.1f MiB = %.1f anonymous + %.1f file-backed (the binary's code); with %d more %.1f = %.1f + %.1f. "+
-		"Nodes up and answering in %s (one) and %s (%d). Heap profiles: gatehouse-tailnet-*.heap in the work directory (-keep).\n",
+		"Nodes up and answering in %s (one) and %s (%d). Heap profiles: gatehouse-tailnet-*.heap in the work directory (-keep).%s\n",
 		one.cell(1), num(tn.noTailnet, 1), per.cell(1), tn.extra,
 		tn.one.rss, tn.one.anon, tn.one.file, tn.extra, tn.more.rss, tn.more.anon, tn.more.file,
-		tn.one.up.Round(100*time.Millisecond), tn.more.up.Round(100*time.Millisecond), 1+tn.extra)
+		tn.one.up.Round(100*time.Millisecond), tn.more.up.Round(100*time.Millisecond), 1+tn.extra, restartLine(tn))
+}
+
+// restartLine: how long each restarted node took to answer again.
+func restartLine(tn tailnetResult) string {
+	if len(tn.restarts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" Restarted %d times, each the moment the node had answered: answering again %s s after the process started.",
+		len(tn.restarts), strings.Join(fmtSeconds(tn.restarts), ", "))
 }
 
 func (o *options) report(results []*modeResult, wall time.Duration, args []string) string {

@@ -260,52 +260,68 @@ type tailnetIdle struct {
 	up              time.Duration
 }
 
+// startTailnet starts gatehouse with the given per-route nodes and
+// waits until every node answers through the tailnet. It returns the
+// process, its metrics port and how long the nodes took to answer, from
+// the process's start.
+func (m *modeRun) startTailnet(lab *tailnetLab, backend int, nodes []string, logName string) (*proc, int, time.Duration, error) {
+	dir := filepath.Join(m.o.work, m.spec.name)
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	cfg, err := lab.gatehouseConfig(dir, ports[0], ports[1], backend, nodes)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if out, err := runQuiet(m.o.gatehouse, "check", "-config", cfg); err != nil {
+		return nil, 0, 0, fmt.Errorf("gatehouse check of the tailnet routes.hcl failed: %s", out)
+	}
+	env := append(append([]string{}, tsEnv...), m.proxyEnv()...)
+	gh, err := startProc(logName, m.spec.proxyCPU, env, filepath.Join(dir, logName+".log"), nil,
+		m.o.gatehouse, "run", "-config", cfg, "-access-log=false", "-log-level", "warn")
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	t0 := time.Now()
+	deadline := t0.Add(90 * time.Second)
+	fail := func(err error) (*proc, int, time.Duration, error) {
+		gh.stop()
+		return nil, 0, 0, err
+	}
+	// The shared node answers for the dashboard and the routes on it; any
+	// answer shows it up. Each route node must forward to the backend.
+	if _, _, err := lab.answer(sharedNode(nodes), "/", deadline); err != nil {
+		return fail(fmt.Errorf("%w\n%s", err, gh.logTail()))
+	}
+	for _, n := range nodes {
+		code, b, err := lab.answer(n, "/1k", deadline)
+		if err != nil {
+			return fail(fmt.Errorf("%w\n%s", err, gh.logTail()))
+		}
+		if code != 200 || len(b) != 1024 || !matchesPattern(b, 0) {
+			return fail(fmt.Errorf("route node %s answered GET /1k with %d and %d bytes", n, code, len(b)))
+		}
+	}
+	up := time.Since(t0)
+	if gh.exited() {
+		return fail(fmt.Errorf("gatehouse exited: %v\n%s", gh.err, gh.logTail()))
+	}
+	return gh, ports[1], up, nil
+}
+
 // tailnetRSS starts gatehouse with the given per-route nodes, waits until
 // every node answers through the tailnet, leaves it idle for settle and
 // returns its RSS (the median of samples over the following second) and
 // how long the nodes took to come up. gatehouse's heap profile is saved
 // beside its log (kept with -keep).
 func (m *modeRun) tailnetRSS(lab *tailnetLab, backend int, nodes []string, settle time.Duration) (tailnetIdle, error) {
-	dir := filepath.Join(m.o.work, m.spec.name)
-	ports, err := freePorts(2)
-	if err != nil {
-		return tailnetIdle{}, err
-	}
-	cfg, err := lab.gatehouseConfig(dir, ports[0], ports[1], backend, nodes)
-	if err != nil {
-		return tailnetIdle{}, err
-	}
-	if out, err := runQuiet(m.o.gatehouse, "check", "-config", cfg); err != nil {
-		return tailnetIdle{}, fmt.Errorf("gatehouse check of the tailnet routes.hcl failed: %s", out)
-	}
-	env := append(append([]string{}, tsEnv...), m.proxyEnv()...)
-	gh, err := startProc(fmt.Sprintf("gatehouse-tailnet-%d", len(nodes)), m.spec.proxyCPU, env,
-		filepath.Join(dir, fmt.Sprintf("gatehouse-tailnet-%d.log", len(nodes))), nil,
-		m.o.gatehouse, "run", "-config", cfg, "-access-log=false", "-log-level", "warn")
+	name := fmt.Sprintf("gatehouse-tailnet-%d", len(nodes))
+	gh, metrics, up, err := m.startTailnet(lab, backend, nodes, name)
 	if err != nil {
 		return tailnetIdle{}, err
 	}
 	defer gh.stop()
-	t0 := time.Now()
-	deadline := t0.Add(90 * time.Second)
-	// The shared node answers for the dashboard and the routes on it; any
-	// answer shows it up. Each route node must forward to the backend.
-	if _, _, err := lab.answer(sharedNode(nodes), "/", deadline); err != nil {
-		return tailnetIdle{}, fmt.Errorf("%w\n%s", err, gh.logTail())
-	}
-	for _, n := range nodes {
-		code, b, err := lab.answer(n, "/1k", deadline)
-		if err != nil {
-			return tailnetIdle{}, fmt.Errorf("%w\n%s", err, gh.logTail())
-		}
-		if code != 200 || len(b) != 1024 || !matchesPattern(b, 0) {
-			return tailnetIdle{}, fmt.Errorf("route node %s answered GET /1k with %d and %d bytes", n, code, len(b))
-		}
-	}
-	up := time.Since(t0)
-	if gh.exited() {
-		return tailnetIdle{}, fmt.Errorf("gatehouse exited: %v\n%s", gh.err, gh.logTail())
-	}
 	time.Sleep(settle)
 	var rss, anon, file []float64
 	for range 5 {
@@ -313,8 +329,31 @@ func (m *modeRun) tailnetRSS(lab *tailnetLab, backend int, nodes []string, settl
 		rss, anon, file = append(rss, float64(kb[0])/1024), append(anon, float64(kb[1])/1024), append(file, float64(kb[2])/1024)
 		time.Sleep(250 * time.Millisecond)
 	}
-	saveHeapProfile(ports[1], filepath.Join(dir, fmt.Sprintf("gatehouse-tailnet-%d.heap", len(nodes))))
+	saveHeapProfile(metrics, filepath.Join(m.o.work, m.spec.name, name+".heap"))
 	return tailnetIdle{rss: median(rss), anon: median(anon), file: median(file), up: up}, nil
+}
+
+// tailnetRestarts restarts the one-node gatehouse n times, each time the
+// moment its node has answered, and returns how long each restarted node
+// took to answer its peer: what an admin's open page waits for after a
+// `systemctl restart` (tailnet/udpport.go).
+func (m *modeRun) tailnetRestarts(lab *tailnetLab, backend, n int) ([]time.Duration, error) {
+	gh, _, _, err := m.startTailnet(lab, backend, nil, "gatehouse-tailnet-restart")
+	if err != nil {
+		return nil, err
+	}
+	var ups []time.Duration
+	for range n {
+		gh.stop()
+		var up time.Duration
+		gh, _, up, err = m.startTailnet(lab, backend, nil, "gatehouse-tailnet-restart")
+		if err != nil {
+			return ups, err
+		}
+		ups = append(ups, up)
+	}
+	gh.stop()
+	return ups, nil
 }
 
 // saveHeapProfile keeps gatehouse's heap profile from its metrics
@@ -338,6 +377,10 @@ type tailnetResult struct {
 	one, more tailnetIdle // the last round's
 	down      string
 	noTailnet float64 // the main gatehouse's idle RSS, without the tailnet door
+	// restarts: seconds from each restart of the one-node gatehouse, made
+	// the moment its node had answered, to its next answer.
+	restarts    []float64
+	restartDown string
 }
 
 func (m *modeRun) scenarioTailnet(lab *tailnetLab, backend int) {
@@ -375,4 +418,25 @@ func (m *modeRun) scenarioTailnet(lab *tailnetLab, backend int) {
 		logf("  round %d  one node %5.1f MiB (%.1f anonymous; up in %s)  %d more nodes %5.1f MiB (%.1f anonymous; up in %s): %.1f MiB each", round+1,
 			one.rss, one.anon, one.up.Round(100*time.Millisecond), tr.extra, more.rss, more.anon, more.up.Round(100*time.Millisecond), (more.rss-one.rss)/float64(tr.extra))
 	}
+	restarts := 3 * m.o.rounds
+	if m.o.quick {
+		restarts = 2
+	}
+	ups, err := m.tailnetRestarts(lab, backend, restarts)
+	for _, up := range ups {
+		tr.restarts = append(tr.restarts, up.Seconds())
+	}
+	if err != nil {
+		tr.restartDown = err.Error()
+		m.res.note("tailnet restarts: %v", err)
+	}
+	logf("  %d restarts, each right after an answer: answering again in %s s", len(ups), strings.Join(fmtSeconds(tr.restarts), ", "))
+}
+
+func fmtSeconds(s []float64) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = fmt.Sprintf("%.1f", v)
+	}
+	return out
 }
