@@ -362,6 +362,23 @@ func readCPUs() cpuTimes {
 	return c
 }
 
+// saturation is the share of CPU cpu's time since before that was not
+// idle, interrupts included: how close the core came to being the limit.
+func (c cpuTimes) saturation(before cpuTimes, cpu int) float64 {
+	if cpu >= len(c.raw) || len(c.raw) != len(before.raw) || len(c.raw[cpu]) < 5 {
+		return math.NaN()
+	}
+	var total float64
+	for j := 0; j < 8 && j < len(c.raw[cpu]); j++ {
+		total += c.raw[cpu][j] - before.raw[cpu][j]
+	}
+	idle := c.raw[cpu][3] - before.raw[cpu][3] + c.raw[cpu][4] - before.raw[cpu][4]
+	if total <= 0 {
+		return math.NaN()
+	}
+	return (total - idle) / total
+}
+
 // foreignShare is the share of the given CPUs' time (all CPUs if nil)
 // since before that was busy with something other than ours ticks.
 func (c cpuTimes) foreignShare(before cpuTimes, cpus []int, ours float64) float64 {

@@ -366,6 +366,9 @@ func (r *modeResult) targets_() []check {
 	ratioCheck("WebSocket round trips/s gatehouse ≥ 1.0× nginx (one socket)", r.ratio("ws", tGH, tNginx), 1, true)
 	ratioCheck(fmt.Sprintf("WebSocket round trips/s gatehouse ≥ 1.0× nginx (%d sockets)", wsSockets), r.ratio("wsmany", tGH, tNginx), 1, true)
 	ratioCheck("/blob download ≥ 0.8× direct MB/s", r.ratio("blob", tGH, tDirect), 0.8, true)
+	if c := &out[len(out)-1]; !c.na {
+		c.text += r.blobCores()
+	}
 	// Not the target but its yardstick: the hop alone, through a
 	// relay that does nothing else, sets the ceiling under 0.8× here.
 	ratioCheck("/blob download ≥ 0.95× a bare TCP relay's MB/s", r.ratio("blob", tGH, tRelay), 0.95, true)
@@ -516,6 +519,25 @@ func (r *modeResult) relayLine() string {
 	said := strings.Join(parts, "; ")
 	return "A bare TCP relay (relay.go: read and write both ways, splice once the data comes in bulk; no HTTP; a Go process pinned like the proxies) measures the hop itself. " +
 		strings.ToUpper(said[:1]) + said[1:] + ".\n"
+}
+
+// blobCores says which core set the pace of the downloads, when pinned:
+// a proxy that leaves its own core half idle while the load core (the
+// client and the backend, and the loopback's interrupts) is saturated is
+// not what holds the download back.
+func (r *modeResult) blobCores() string {
+	load, own := median(r.values["blobloadcore"][tGH]), median(r.values["blobproxycore"][tGH])
+	if math.IsNaN(load) || math.IsNaN(own) {
+		return ""
+	}
+	out := fmt.Sprintf(" (busy during gatehouse's downloads: the load core %.0f%%, gatehouse's core %.0f%%; during direct's, the load core %.0f%%",
+		load, own, median(r.values["blobloadcore"][tDirect]))
+	// What gatehouse's own core could carry at the CPU it spent per MiB.
+	if perMiB, direct := median(r.values["blobcpu"][tGH]), median(r.values["blob"][tDirect]); perMiB > 0 && direct > 0 {
+		carry := 1e6 / perMiB * (1 << 20) / 1e6
+		out += fmt.Sprintf("; at %.0f µs of CPU per MiB one core carries %.0f MB/s, %.2f× direct's", perMiB, carry, carry/direct)
+	}
+	return out + ")"
 }
 
 // tailnetLines: what the tailnet door costs in memory.

@@ -25,6 +25,9 @@ func TestTargetsList(t *testing.T) {
 	set("ws", map[string]float64{tGH: 1000, tNginx: 1000})
 	set("wsmany", map[string]float64{tGH: 900, tNginx: 1000})
 	set("blob", map[string]float64{tGH: 79, tDirect: 100, tRelay: 80})
+	set("blobloadcore", map[string]float64{tGH: 97, tDirect: 99})
+	set("blobproxycore", map[string]float64{tGH: 55})
+	set("blobcpu", map[string]float64{tGH: 400})
 	set("tlsrps", map[string]float64{tLAN: 1000, tCaddyTLS: 900, tNginxTLS: 1000})
 	set("hs", map[string]float64{tLAN: 700, tCaddyTLS: 800, tNginxTLS: 1000})
 	r.tailnet = tailnetResult{oneNode: []float64{39}, perNode: []float64{3.5}, extra: 4, restarts: []float64{1, 1.1, 11.3}}
@@ -77,6 +80,9 @@ func TestTargetsList(t *testing.T) {
 		}
 		if verdict != want {
 			t.Errorf("%s: %s, want %s", c.text, verdict, want)
+		}
+		if name == "/blob download ≥ 0.8× direct MB/s" && !strings.Contains(c.text, "the load core 97%, gatehouse's core 55%; during direct's, the load core 99%; at 400 µs of CPU per MiB one core carries 2621 MB/s, 26.21× direct's") {
+			t.Errorf("the download target says which core set the pace: %s", c.text)
 		}
 		if verdict == "missed" && !strings.Contains(c.text, "missed by") {
 			t.Errorf("%s: a missed target says by how much", c.text)

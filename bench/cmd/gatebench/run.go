@@ -1020,13 +1020,16 @@ type spanResult struct {
 	// the worse of the proxy's core and the load core; else of the whole
 	// machine.
 	foreign float64
+	// proxyCore and loadCore are how busy the two cores were, interrupts
+	// included, when pinned (NaN unpinned): which of them set the pace.
+	proxyCore, loadCore float64
 }
 
 // end closes the span; load is the load generator's own CPU time.
 func (s *span) end(load time.Duration) spanResult {
 	sys := readCPUs()
 	elapsed := time.Since(s.start).Seconds() * clkTck
-	r := spanResult{targetTicks: float64(s.t.group.cpuTicks() - s.tgt)}
+	r := spanResult{targetTicks: float64(s.t.group.cpuTicks() - s.tgt), proxyCore: math.NaN(), loadCore: math.NaN()}
 	if elapsed > 0 {
 		r.util = r.targetTicks / elapsed
 	}
@@ -1040,6 +1043,7 @@ func (s *span) end(load time.Duration) spanResult {
 		pc, _ := strconv.Atoi(s.m.spec.proxyCPU)
 		lc, _ := strconv.Atoi(s.m.spec.loadCPU)
 		r.foreign = math.Max(sys.foreignShare(s.sys, []int{pc}, proxy), sys.foreignShare(s.sys, []int{lc}, backend+loadTicks))
+		r.proxyCore, r.loadCore = sys.saturation(s.sys, pc), sys.saturation(s.sys, lc)
 		return r
 	}
 	r.foreign = sys.foreignShare(s.sys, nil, proxy+backend+loadTicks)

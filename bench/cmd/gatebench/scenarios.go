@@ -196,6 +196,8 @@ func (m *modeRun) scenarioBlob() {
 				// What a download costs the proxy, whatever held its
 				// speed back (here the load core: client and backend).
 				m.res.put("blobcpu", t.key, round, sr.targetTicks*1e6/clkTck/(float64(r.Bytes)/(1<<20)))
+				m.res.put("blobloadcore", t.key, round, sr.loadCore*100)
+				m.res.put("blobproxycore", t.key, round, sr.proxyCore*100)
 			}
 			if r, _, ok := m.loadMeasured(t, "range", "-n", strconv.Itoa(m.o.rangeN), "-seed", strconv.Itoa(round+1)); ok {
 				m.res.put("range", t.key, round, float64(r.Count)/r.Seconds)
