@@ -209,6 +209,7 @@ func (r *modeResult) mainTable(caddy, nginx string) string {
 	plain("blobcpu", "/blob download, CPU µs per MiB (10 ms clock ticks)", 0, "(backend)")
 	plain("range", "random Range requests/s (≤256 KiB each)", 0, "")
 	plain("upload", fmt.Sprintf("%s upload, MB/s (SHA-256 checked)", sizeName(r.uploadSize)), 0, "")
+	plain("uploadcpu", "upload, CPU µs per MiB (10 ms clock ticks)", 0, "(backend)")
 	if r.has("uprss") {
 		t.add("RSS growth during the upload, MiB", r.cell("uprss", tDirect, 1)+" (backend)", r.cell("uprss", tGH, 1),
 			r.cell("uprss", tCaddy, 1), r.cell("uprss", tNginx, 1), r.cell("uprss", tNginxBuf, 1), "—", "—", "—", "—")
@@ -367,12 +368,15 @@ func (r *modeResult) targets_() []check {
 	ratioCheck(fmt.Sprintf("WebSocket round trips/s gatehouse ≥ 1.0× nginx (%d sockets)", wsSockets), r.ratio("wsmany", tGH, tNginx), 1, true)
 	ratioCheck("/blob download ≥ 0.8× direct MB/s", r.ratio("blob", tGH, tDirect), 0.8, true)
 	if c := &out[len(out)-1]; !c.na {
-		c.text += r.blobCores()
+		c.text += r.cores("blob", "downloads")
 	}
 	// Not the target but its yardstick: the hop alone, through a
 	// relay that does nothing else, sets the ceiling under 0.8× here.
 	ratioCheck("/blob download ≥ 0.95× a bare TCP relay's MB/s", r.ratio("blob", tGH, tRelay), 0.95, true)
 	ratioCheck("upload ≥ 0.95× direct MB/s", r.ratio("upload", tGH, tDirect), 0.95, true)
+	if c := &out[len(out)-1]; !c.na {
+		c.text += r.cores("upload", "uploads")
+	}
 	if r.has("uprss") {
 		_, hi, n := minMax(r.values["uprss"][tGH])
 		if n > 0 {
@@ -521,19 +525,19 @@ func (r *modeResult) relayLine() string {
 		strings.ToUpper(said[:1]) + said[1:] + ".\n"
 }
 
-// blobCores says which core set the pace of the downloads, when pinned:
-// a proxy that leaves its own core half idle while the load core (the
-// client and the backend, and the loopback's interrupts) is saturated is
-// not what holds the download back.
-func (r *modeResult) blobCores() string {
-	load, own := median(r.values["blobloadcore"][tGH]), median(r.values["blobproxycore"][tGH])
+// cores says which core set the pace of a bulk transfer (metric "blob"
+// or "upload"), when pinned: a proxy that leaves its own core half idle
+// while the load core (the client and the backend, and the loopback's
+// interrupts) is saturated is not what holds the transfer back.
+func (r *modeResult) cores(metric, what string) string {
+	load, own := median(r.values[metric+"loadcore"][tGH]), median(r.values[metric+"proxycore"][tGH])
 	if math.IsNaN(load) || math.IsNaN(own) {
 		return ""
 	}
-	out := fmt.Sprintf(" (busy during gatehouse's downloads: the load core %.0f%%, gatehouse's core %.0f%%; during direct's, the load core %.0f%%",
-		load, own, median(r.values["blobloadcore"][tDirect]))
+	out := fmt.Sprintf(" (busy during gatehouse's %s: the load core %.0f%%, gatehouse's core %.0f%%; during direct's, the load core %.0f%%",
+		what, load, own, median(r.values[metric+"loadcore"][tDirect]))
 	// What gatehouse's own core could carry at the CPU it spent per MiB.
-	if perMiB, direct := median(r.values["blobcpu"][tGH]), median(r.values["blob"][tDirect]); perMiB > 0 && direct > 0 {
+	if perMiB, direct := median(r.values[metric+"cpu"][tGH]), median(r.values[metric][tDirect]); perMiB > 0 && direct > 0 {
 		carry := 1e6 / perMiB * (1 << 20) / 1e6
 		out += fmt.Sprintf("; at %.0f µs of CPU per MiB one core carries %.0f MB/s, %.2f× direct's", perMiB, carry, carry/direct)
 	}

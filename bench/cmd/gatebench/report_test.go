@@ -28,6 +28,10 @@ func TestTargetsList(t *testing.T) {
 	set("blobloadcore", map[string]float64{tGH: 97, tDirect: 99})
 	set("blobproxycore", map[string]float64{tGH: 55})
 	set("blobcpu", map[string]float64{tGH: 400})
+	set("upload", map[string]float64{tGH: 86, tDirect: 100})
+	set("uploadloadcore", map[string]float64{tGH: 100, tDirect: 98})
+	set("uploadproxycore", map[string]float64{tGH: 40})
+	set("uploadcpu", map[string]float64{tGH: 500})
 	set("tlsrps", map[string]float64{tLAN: 1000, tCaddyTLS: 900, tNginxTLS: 1000})
 	set("hs", map[string]float64{tLAN: 700, tCaddyTLS: 800, tNginxTLS: 1000})
 	r.tailnet = tailnetResult{oneNode: []float64{39}, perNode: []float64{3.5}, extra: 4, restarts: []float64{1, 1.1, 11.3}}
@@ -55,7 +59,7 @@ func TestTargetsList(t *testing.T) {
 		"idle RSS with one tailnet node ≤ 40 MiB":                           "met",
 		"RSS per extra route node ≤ 3 MiB (4 extra)":                        "missed",
 		"restarted tailnet node answers its peer within 3 s, every restart": "missed",
-		"upload ≥ 0.95× direct MB/s":                                        "n/a",
+		"upload ≥ 0.95× direct MB/s":                                        "missed",
 		"added p99 gatehouse ≤ Caddy's (ratio of added p99)":                "n/a",
 		"GET /1k CPU/request gatehouse ≤ 1.25× nginx buffered":              "met",
 		"zero failed or non-2xx responses through gatehouse":                "met",
@@ -83,6 +87,9 @@ func TestTargetsList(t *testing.T) {
 		}
 		if name == "/blob download ≥ 0.8× direct MB/s" && !strings.Contains(c.text, "the load core 97%, gatehouse's core 55%; during direct's, the load core 99%; at 400 µs of CPU per MiB one core carries 2621 MB/s, 26.21× direct's") {
 			t.Errorf("the download target says which core set the pace: %s", c.text)
+		}
+		if name == "upload ≥ 0.95× direct MB/s" && !strings.Contains(c.text, "busy during gatehouse's uploads: the load core 100%, gatehouse's core 40%; during direct's, the load core 98%; at 500 µs of CPU per MiB one core carries 2097 MB/s, 20.97× direct's") {
+			t.Errorf("the upload target says which core set the pace: %s", c.text)
 		}
 		if verdict == "missed" && !strings.Contains(c.text, "missed by") {
 			t.Errorf("%s: a missed target says by how much", c.text)

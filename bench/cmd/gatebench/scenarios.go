@@ -227,10 +227,13 @@ func (m *modeRun) scenarioUpload() {
 			t := targets[i]
 			before := t.group.rssMiB()
 			s := sampleRSS(map[string]pidGroup{t.proc: t.group}, 20*time.Millisecond)
-			r, _, ok := m.loadMeasured(t, "upload", "-size", strconv.FormatInt(size, 10), "-want", m.o.hashes[size])
+			r, sr, ok := m.loadMeasured(t, "upload", "-size", strconv.FormatInt(size, 10), "-want", m.o.hashes[size])
 			peak := s.finish()[t.proc]
 			if ok {
 				m.res.put("upload", t.key, round, float64(r.Bytes)/1e6/r.Seconds)
+				m.res.put("uploadcpu", t.key, round, sr.targetTicks*1e6/clkTck/(float64(r.Bytes)/(1<<20)))
+				m.res.put("uploadloadcore", t.key, round, sr.loadCore*100)
+				m.res.put("uploadproxycore", t.key, round, sr.proxyCore*100)
 			}
 			m.res.put("uprss", t.key, round, math.Max(0, peak-math.Min(before, base[t.key])))
 			logf("  round %d %-12s %7.0f MB/s  RSS %5.1f → peak %5.1f MiB", round+1, t.label,
