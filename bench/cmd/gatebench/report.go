@@ -422,7 +422,8 @@ func (r *modeResult) targets_() []check {
 }
 
 // restartCheck: a gatehouse restarted the moment its node answered must
-// be answering again within restartWant, every time (tailnet/udpport.go).
+// be answering again within restartWant, every time (tailnet/udpport.go);
+// one that did not come back at all misses it.
 func restartCheck(tn tailnetResult) check {
 	const restartWant = 3.0 // seconds from the process's start
 	name := fmt.Sprintf("restarted tailnet node answers its peer within %.0f s, every restart", restartWant)
@@ -430,7 +431,9 @@ func restartCheck(tn tailnetResult) check {
 	case tn.down != "":
 		return check{na: true, text: name + ": not measured: " + firstLine(tn.down)}
 	case tn.restartDown != "":
-		return check{na: true, text: name + ": not measured: " + firstLine(tn.restartDown)}
+		// A restart that never answers is the worst result, not a gap in
+		// the measurement.
+		return check{text: fmt.Sprintf("%s: missed: restart %d did not answer: %s", name, len(tn.restarts)+1, firstLine(tn.restartDown))}
 	case len(tn.restarts) == 0:
 		return check{na: true, text: name + ": not measured"}
 	}

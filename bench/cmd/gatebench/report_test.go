@@ -158,14 +158,17 @@ func TestRestartCheckTakesTheWorstRestart(t *testing.T) {
 	}{
 		{restarts: []float64{1, 1, 1, 1, 1, 1}, ok: true},
 		{restarts: []float64{1, 1, 1, 1, 1, 3.1}},
-		{restarts: []float64{1}, down: "gatehouse exited", na: true},
+		{restarts: []float64{1}, down: "gatehouse exited"},
 		{na: true},
 	} {
 		got := restartCheck(tailnetResult{restarts: c.restarts, restartDown: c.down})
 		if got.ok != c.ok || got.na != c.na {
 			t.Errorf("%v (%q): %+v", c.restarts, c.down, got)
 		}
-		if !c.ok && !c.na && !strings.Contains(got.text, "worst of 6 3.1 s") {
+		if c.down != "" && !strings.Contains(got.text, "restart 2 did not answer: gatehouse exited") {
+			t.Errorf("a restart that failed is named, with why: %s", got.text)
+		}
+		if !c.ok && !c.na && c.down == "" && !strings.Contains(got.text, "worst of 6 3.1 s") {
 			t.Errorf("a miss names the worst restart: %s", got.text)
 		}
 	}
