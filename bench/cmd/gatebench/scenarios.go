@@ -192,12 +192,7 @@ func (m *modeRun) scenarioBlob() {
 		for _, i := range m.shuffle(len(targets)) {
 			t := targets[i]
 			if r, sr, ok := m.loadMeasured(t, "blob", "-size", "0", "-repeat", strconv.Itoa(m.o.blobN)); ok {
-				m.res.put("blob", t.key, round, float64(r.Bytes)/1e6/r.Seconds)
-				// What a download costs the proxy, whatever held its
-				// speed back (here the load core: client and backend).
-				m.res.put("blobcpu", t.key, round, sr.targetTicks*1e6/clkTck/(float64(r.Bytes)/(1<<20)))
-				m.res.put("blobloadcore", t.key, round, sr.loadCore*100)
-				m.res.put("blobproxycore", t.key, round, sr.proxyCore*100)
+				m.putTransfer("blob", t.key, round, r, sr)
 			}
 			if r, _, ok := m.loadMeasured(t, "range", "-n", strconv.Itoa(m.o.rangeN), "-seed", strconv.Itoa(round+1)); ok {
 				m.res.put("range", t.key, round, float64(r.Count)/r.Seconds)
@@ -206,6 +201,17 @@ func (m *modeRun) scenarioBlob() {
 				at(m.res.values["blob"][t.key], round), at(m.res.values["range"][t.key], round))
 		}
 	}
+}
+
+// putTransfer books a bulk transfer's MB/s as metric, what it cost the
+// proxy per MiB as metric+"cpu" (whatever held its speed back), and how
+// busy the load and the proxy's core were as metric+"loadcore" and
+// metric+"proxycore": the names modeResult.cores reads.
+func (m *modeRun) putTransfer(metric, key string, round int, r loadResult, sr spanResult) {
+	m.res.put(metric, key, round, float64(r.Bytes)/1e6/r.Seconds)
+	m.res.put(metric+"cpu", key, round, sr.targetTicks*1e6/clkTck/(float64(r.Bytes)/(1<<20)))
+	m.res.put(metric+"loadcore", key, round, sr.loadCore*100)
+	m.res.put(metric+"proxycore", key, round, sr.proxyCore*100)
 }
 
 // scenarioUpload: a 1 GiB POST whose hash the backend checks, with the
@@ -230,10 +236,7 @@ func (m *modeRun) scenarioUpload() {
 			r, sr, ok := m.loadMeasured(t, "upload", "-size", strconv.FormatInt(size, 10), "-want", m.o.hashes[size])
 			peak := s.finish()[t.proc]
 			if ok {
-				m.res.put("upload", t.key, round, float64(r.Bytes)/1e6/r.Seconds)
-				m.res.put("uploadcpu", t.key, round, sr.targetTicks*1e6/clkTck/(float64(r.Bytes)/(1<<20)))
-				m.res.put("uploadloadcore", t.key, round, sr.loadCore*100)
-				m.res.put("uploadproxycore", t.key, round, sr.proxyCore*100)
+				m.putTransfer("upload", t.key, round, r, sr)
 			}
 			m.res.put("uprss", t.key, round, math.Max(0, peak-math.Min(before, base[t.key])))
 			logf("  round %d %-12s %7.0f MB/s  RSS %5.1f → peak %5.1f MiB", round+1, t.label,
